@@ -1,0 +1,3 @@
+from industry_expert.cli import main
+
+main()

@@ -1,0 +1,26 @@
+"""Command tree: ``expert ingest | search | kb stats | kb remove``."""
+
+from __future__ import annotations
+
+import click
+
+from industry_expert import __version__
+from industry_expert.cli.output import ExpertGroup
+
+
+@click.group(cls=ExpertGroup)
+@click.version_option(__version__, prog_name="expert")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def main(debug: bool) -> None:
+    """Turn a small language model into an expert on your company's data."""
+
+
+def _register() -> None:
+    from industry_expert.cli import ingest, kb, search
+
+    main.add_command(ingest.ingest_cmd)
+    main.add_command(search.search_cmd)
+    main.add_command(kb.kb_group)
+
+
+_register()

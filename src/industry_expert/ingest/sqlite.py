@@ -1,0 +1,66 @@
+"""SQLite loader: every table of a database file (or one table / query) as a table document."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+from industry_expert.errors import LoadError
+from industry_expert.ingest.base import Parsed
+from industry_expert.types import Block
+
+MAGIC = b"SQLite format 3\x00"
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    with path.open("rb") as fh:
+        if fh.read(16) != MAGIC:
+            raise LoadError("not a SQLite database (bad file header)")
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+def load(path: Path, table: str | None = None, query: str | None = None) -> list[Parsed]:
+    """Every table, or the named table, or the rows of a read-only SQL query."""
+    try:
+        con = _connect(path)
+        try:
+            if query:
+                return [_document(con, query, f"query:{_short_hash(query)}", "query", path)]
+            names = [table] if table else [r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+                "ORDER BY name")]
+            if table and not con.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type IN ('table','view') AND name=?",
+                    (table,)).fetchone():
+                raise LoadError(f"no table named '{table}'")
+            docs = [_document(con, f'SELECT * FROM "{n}"', f"table:{n}", n, path) for n in names]
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise LoadError(f"cannot read SQLite database: {exc}") from exc
+    docs = [d for d in docs if d.blocks]
+    if not docs:
+        raise LoadError("database has no table with rows")
+    return docs
+
+
+def _document(con: sqlite3.Connection, sql: str, part: str, name: str, path: Path) -> Parsed:
+    cur = con.execute(sql)
+    header = [d[0] for d in cur.description]
+    digest = hashlib.sha256(sql.encode())
+    rows: list[list[str]] = []
+    for raw in cur:
+        row = ["" if v is None else str(v) for v in raw]
+        digest.update("\x1f".join(row).encode() + b"\x1e")
+        rows.append(row)
+    blocks = [Block("table", "", header=header, rows=rows)] if rows else []
+    meta = {"table": name, "columns": header, "rows": len(rows)}
+    if part.startswith("query:"):
+        meta["query"] = sql
+    return Parsed(title=f"{path.name} {name}", blocks=blocks, part=part, metadata=meta,
+                  content_hash=digest.hexdigest())
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -1,0 +1,1 @@
+"""Embedders and generators: one module per backend behind a small Protocol."""

@@ -1,0 +1,83 @@
+"""OpenAI-compatible ``/v1/embeddings`` client (OpenAI, Jina, vLLM, llama.cpp server, ...)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from industry_expert.errors import ModelError
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+KEY_VARS = ("IE_API_KEY", "OPENAI_API_KEY")
+
+
+def api_key_from_env() -> str | None:
+    return next((os.environ[v] for v in KEY_VARS if os.environ.get(v)), None)
+
+
+def post_json(url: str, payload: dict, api_key: str | None, timeout: float) -> dict:
+    """POST JSON and return the decoded body, with one-line errors for the usual failures."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        resp = httpx.post(url, json=payload, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise ModelError(f"cannot reach {url}: {exc.__class__.__name__}: {exc}") from exc
+    if resp.status_code in (401, 403):
+        raise ModelError(f"{url} rejected the API key (HTTP {resp.status_code}); "
+                         f"set {KEY_VARS[0]} or {KEY_VARS[1]}")
+    if resp.status_code >= 400:
+        raise ModelError(f"{url} answered HTTP {resp.status_code}: {resp.text[:300]}")
+    try:
+        return resp.json()  # type: ignore[no-any-return]
+    except ValueError as exc:
+        raise ModelError(f"{url} did not answer JSON: {resp.text[:200]}") from exc
+
+
+class OpenAIEmbedder:
+    batch_size = 64
+
+    def __init__(self, model: str, base_url: str = DEFAULT_BASE_URL, api_key: str | None = None,
+                 timeout: float = 60.0) -> None:
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key if api_key is not None else api_key_from_env()
+        self.timeout = timeout
+        self.id = f"openai:{model}"
+        self._dim: int | None = None
+
+    @classmethod
+    def from_spec(cls, arg: str) -> OpenAIEmbedder:
+        model, _, url = arg.partition("@")
+        return cls(model, url or os.environ.get("IE_EMBED_BASE_URL", DEFAULT_BASE_URL))
+
+    @property
+    def dim(self) -> int:  # type: ignore[override]
+        if self._dim is None:
+            self._dim = int(self.embed_batch(["dimension probe"]).shape[1])
+        return self._dim
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        out: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = list(texts[start:start + self.batch_size])
+            body = post_json(f"{self.base_url}/embeddings", {"model": self.model, "input": batch},
+                             self.api_key, self.timeout)
+            try:
+                items = sorted(body["data"], key=lambda d: d["index"])
+                vectors = [item["embedding"] for item in items]
+            except (KeyError, TypeError) as exc:
+                raise ModelError(f"{self.base_url}/embeddings: unexpected response shape") from exc
+            if len(vectors) != len(batch):
+                raise ModelError(f"{self.base_url}/embeddings returned {len(vectors)} vectors "
+                                 f"for {len(batch)} inputs")
+            out.extend(vectors)
+        arr = np.asarray(out, dtype=np.float32)
+        if arr.ndim == 1:  # some servers return token-level vectors; refuse clearly
+            raise ModelError(f"{self.base_url}/embeddings returned vectors of varying length")
+        if self._dim is None and len(arr):
+            self._dim = arr.shape[1]
+        return arr

@@ -1,0 +1,1 @@
+"""Retrieval stage: BM25, dense and summary rankings fused with reciprocal rank fusion."""

@@ -1,0 +1,65 @@
+"""The Store Protocol: what the pipeline and retrievers need from any backend.
+
+Every backend must pass the contract suite in ``industry_expert.testing.store_contract``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from industry_expert.types import Chunk, DocumentRecord, Hit
+
+Filters = dict[str, str]
+"""key=value metadata filters: ``source``, ``type``, ``doc_id``, ``title`` or any ingested field;
+a value containing ``*`` or ``?`` is a glob."""
+
+DOC_COLUMNS = ("source", "type", "doc_id", "title", "abs_path")
+
+
+class Store(Protocol):
+    dim: int
+
+    def upsert(self, doc: DocumentRecord, chunks: list[Chunk], vectors: np.ndarray,
+               summary_vector: np.ndarray) -> None:
+        """Atomically replace a document and all its chunks (a crash leaves old or new, never a mix)."""
+        ...
+
+    def delete(self, doc_ids: list[str]) -> int:
+        """Atomically remove documents and their chunks; returns the number of chunks removed."""
+        ...
+
+    def get_document(self, doc_id: str) -> DocumentRecord | None: ...
+
+    def documents(self) -> list[DocumentRecord]: ...
+
+    def dense(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """Top-k chunk ids by cosine similarity (vectors are unit length), best first."""
+        ...
+
+    def lexical(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        """Top-k chunk ids by BM25 over chunk text and section path, best first."""
+        ...
+
+    def summary_dense(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """Top-k document ids by similarity of their summary vectors."""
+        ...
+
+    def summary_lexical(self, query: str, k: int) -> list[tuple[str, float]]:
+        """Top-k document ids by BM25 over title and summary."""
+        ...
+
+    def hits(self, chunk_ids: list[int]) -> dict[int, Hit]:
+        """Chunks with their document's source, title and type (score 0)."""
+        ...
+
+    def vectors(self, chunk_ids: list[int]) -> np.ndarray: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def sync(self) -> None:
+        """Bring derived indexes (ANN) up to date with committed data and persist them."""
+        ...
+
+    def close(self) -> None: ...

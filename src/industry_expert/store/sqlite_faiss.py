@@ -1,0 +1,328 @@
+"""Default embedded store: SQLite (documents, chunks, vectors, FTS5 BM25, metadata) + faiss ANN.
+
+Every write is one SQLite transaction (WAL), so a killed process leaves the last committed state.
+The faiss index is a cache derived from SQLite (see ``ann.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from industry_expert.errors import KBError
+from industry_expert.store.ann import AnnIndex
+from industry_expert.store.base import DOC_COLUMNS, Filters
+from industry_expert.store.text_query import fts_query
+from industry_expert.types import Chunk, DocumentRecord, Hit
+
+DB_NAME = "kb.sqlite"
+EXACT_FILTERED_MAX = 20_000
+"""Filtered dense search is exact when the filter leaves at most this many chunks."""
+_TOKENIZE = "porter unicode61 tokenchars '-_'"
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS documents(
+  doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, abs_path TEXT NOT NULL, type TEXT NOT NULL,
+  title TEXT NOT NULL, content_hash TEXT NOT NULL, file_hash TEXT NOT NULL, summary TEXT NOT NULL,
+  summary_vec BLOB NOT NULL, n_chunks INTEGER NOT NULL, metadata TEXT NOT NULL,
+  ingested_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS documents_abs ON documents(abs_path);
+CREATE TABLE IF NOT EXISTS chunks(
+  chunk_id INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL REFERENCES documents(doc_id),
+  ordinal INTEGER NOT NULL, text TEXT NOT NULL, section TEXT NOT NULL, page INTEGER,
+  metadata TEXT NOT NULL, vec BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+  section, text, content='chunks', content_rowid='chunk_id', tokenize="{_TOKENIZE}");
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+  INSERT INTO chunks_fts(rowid, section, text) VALUES (new.chunk_id, new.section, new.text); END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+  INSERT INTO chunks_fts(chunks_fts, rowid, section, text)
+  VALUES ('delete', old.chunk_id, old.section, old.text); END;
+CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5(
+  title, summary, content='documents', content_rowid='rowid', tokenize="{_TOKENIZE}");
+CREATE TRIGGER IF NOT EXISTS docs_ai AFTER INSERT ON documents BEGIN
+  INSERT INTO docs_fts(rowid, title, summary) VALUES (new.rowid, new.title, new.summary); END;
+CREATE TRIGGER IF NOT EXISTS docs_ad AFTER DELETE ON documents BEGIN
+  INSERT INTO docs_fts(docs_fts, rowid, title, summary)
+  VALUES ('delete', old.rowid, old.title, old.summary); END;
+CREATE TABLE IF NOT EXISTS ingest_runs(
+  run_id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL, finished REAL,
+  report TEXT);
+"""
+_GLOB = re.compile(r"[*?\[]")
+
+
+def _blob(vec: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vec, dtype=np.float32).tobytes()
+
+
+class SQLiteFaissStore:
+    """The default store: one directory, no server."""
+
+    name = "sqlite-faiss"
+
+    def __init__(self, directory: str | Path, dim: int) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.dim = dim
+        for tmp in self.directory.glob(".ann-*.tmp"):
+            tmp.unlink(missing_ok=True)  # left by a killed writer
+        try:
+            self.con = sqlite3.connect(self.directory / DB_NAME, isolation_level=None,
+                                       timeout=60.0, check_same_thread=False)
+            self.con.execute("PRAGMA journal_mode=WAL")
+            self.con.execute("PRAGMA synchronous=NORMAL")
+            self.con.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise KBError(f"{self.directory / DB_NAME}: cannot open the KB database: {exc}") from exc
+        self.ann = AnnIndex(self.directory, dim)
+        self._ann_generation = -1
+        self._summary_cache: tuple[int, list[str], np.ndarray] | None = None
+
+    # -- writing ------------------------------------------------------------------------
+    def _tx(self) -> _Transaction:
+        return _Transaction(self.con)
+
+    def _bump(self) -> None:
+        self.con.execute("INSERT INTO meta(key, value) VALUES('generation', '1') ON CONFLICT(key) "
+                         "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+
+    def generation(self) -> int:
+        row = self.con.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def upsert(self, doc: DocumentRecord, chunks: list[Chunk], vectors: np.ndarray,
+               summary_vector: np.ndarray) -> None:
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        with self._tx():
+            self._delete_one(doc.doc_id)
+            self.con.execute(
+                "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (doc.doc_id, doc.source, doc.abs_path, doc.type, doc.title, doc.content_hash,
+                 doc.file_hash, doc.summary, _blob(summary_vector), len(chunks),
+                 json.dumps(doc.metadata, ensure_ascii=False), doc.ingested_at or time.time()))
+            self.con.executemany(
+                "INSERT INTO chunks(doc_id, ordinal, text, section, page, metadata, vec) "
+                "VALUES (?,?,?,?,?,?,?)",
+                [(doc.doc_id, c.ordinal, c.text, c.section, c.page,
+                  json.dumps(c.metadata, ensure_ascii=False), _blob(v))
+                 for c, v in zip(chunks, vectors)])
+            self._bump()
+
+    def _delete_one(self, doc_id: str) -> int:
+        removed = self.con.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,)).rowcount
+        self.con.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+        return removed
+
+    def delete(self, doc_ids: list[str]) -> int:
+        with self._tx():
+            removed = sum(self._delete_one(d) for d in doc_ids)
+            self._bump()
+        return removed
+
+    def log_run(self, started: float, report: dict[str, Any]) -> None:
+        with self._tx():
+            self.con.execute("INSERT INTO ingest_runs(started, finished, report) VALUES (?,?,?)",
+                             (started, time.time(), json.dumps(report)))
+
+    def runs(self) -> list[dict[str, Any]]:
+        rows = self.con.execute("SELECT started, finished, report FROM ingest_runs ORDER BY run_id")
+        return [{"started": s, "finished": f, "report": json.loads(r or "{}")} for s, f, r in rows]
+
+    # -- reading documents ---------------------------------------------------------------
+    _DOC_SELECT = ("SELECT doc_id, source, abs_path, type, title, content_hash, summary, "
+                   "file_hash, n_chunks, metadata, ingested_at FROM documents")
+
+    @staticmethod
+    def _doc(row: tuple) -> DocumentRecord:
+        return DocumentRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
+                              row[8], json.loads(row[9]), row[10])
+
+    def get_document(self, doc_id: str) -> DocumentRecord | None:
+        row = self.con.execute(self._DOC_SELECT + " WHERE doc_id=?", (doc_id,)).fetchone()
+        return self._doc(row) if row else None
+
+    def documents(self) -> list[DocumentRecord]:
+        return [self._doc(r) for r in self.con.execute(self._DOC_SELECT + " ORDER BY source")]
+
+    # -- filters -----------------------------------------------------------------------
+    @staticmethod
+    def _where(filters: Filters | None) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        for key, value in (filters or {}).items():
+            op = "GLOB" if _GLOB.search(value) else "="
+            if key in DOC_COLUMNS:
+                clauses.append(f"d.{key} {op} ?")
+            elif not re.fullmatch(r"[\w.\- ]+", key):
+                raise KBError(f"invalid filter field name '{key}'")
+            else:
+                path = f"'$.\"{key}\"'"
+                clauses.append(f"CAST(COALESCE(json_extract(c.metadata, {path}), "
+                               f"json_extract(d.metadata, {path})) AS TEXT) {op} ?")
+            params.append(value)
+        return (" AND ".join(clauses) or "1"), params
+
+    def _allowed(self, filters: Filters) -> list[int]:
+        where, params = self._where(filters)
+        sql = f"SELECT c.chunk_id FROM chunks c JOIN documents d USING(doc_id) WHERE {where}"
+        return [r[0] for r in self.con.execute(sql, params)]
+
+    # -- searching ---------------------------------------------------------------------
+    def dense(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        if filters:
+            allowed = self._allowed(filters)
+            if len(allowed) <= EXACT_FILTERED_MAX:
+                return self._exact(vector, allowed, k)
+            keep = set(allowed)
+            return [h for h in self._ann_search(vector, k * 10) if h[0] in keep][:k]
+        return self._ann_search(vector, k)
+
+    def _exact(self, vector: np.ndarray, ids: list[int], k: int) -> list[tuple[int, float]]:
+        if not ids:
+            return []
+        mat = self.vectors(ids)
+        scores = mat @ vector.astype(np.float32).ravel()
+        top = np.argsort(-scores)[:k]
+        return [(ids[i], float(scores[i])) for i in top]
+
+    def _ann_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        self._ensure_ann()
+        hits = self.ann.search(vector, k + 16)
+        live = self._existing([i for i, _ in hits])
+        return [h for h in hits if h[0] in live][:k]
+
+    def _existing(self, ids: list[int]) -> set[int]:
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        return {r[0] for r in self.con.execute(
+            f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", ids)}
+
+    def lexical(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
+        match = fts_query(query)
+        if not match:
+            return []
+        where, params = self._where(filters)
+        join = "JOIN chunks c ON c.chunk_id = f.rowid JOIN documents d USING(doc_id)" if filters else ""
+        sql = (f"SELECT f.rowid, -bm25(chunks_fts, 0.6, 1.0) AS s FROM chunks_fts f {join} "
+               f"WHERE chunks_fts MATCH ? AND {where} ORDER BY bm25(chunks_fts, 0.6, 1.0) LIMIT ?")
+        return [(int(r), float(s)) for r, s in self.con.execute(sql, [match, *params, k])]
+
+    def summary_lexical(self, query: str, k: int) -> list[tuple[str, float]]:
+        match = fts_query(query)
+        if not match:
+            return []
+        sql = ("SELECT d.doc_id, -bm25(docs_fts, 1.0, 1.0) FROM docs_fts f JOIN documents d "
+               "ON d.rowid = f.rowid WHERE docs_fts MATCH ? ORDER BY bm25(docs_fts, 1.0, 1.0) LIMIT ?")
+        return [(d, float(s)) for d, s in self.con.execute(sql, (match, k))]
+
+    def summary_dense(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        gen = self.generation()
+        if self._summary_cache is None or self._summary_cache[0] != gen:
+            rows = self.con.execute("SELECT doc_id, summary_vec FROM documents").fetchall()
+            mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+            self._summary_cache = (gen, [r[0] for r in rows], mat.reshape(len(rows), self.dim))
+        _, ids, mat = self._summary_cache
+        if not ids:
+            return []
+        scores = mat @ vector.astype(np.float32).ravel()
+        top = np.argsort(-scores)[:k]
+        return [(ids[i], float(scores[i])) for i in top]
+
+    def hits(self, chunk_ids: list[int]) -> dict[int, Hit]:
+        if not chunk_ids:
+            return {}
+        marks = ",".join("?" * len(chunk_ids))
+        sql = ("SELECT c.chunk_id, c.doc_id, c.text, c.section, c.page, c.metadata, d.source, "
+               f"d.type, d.title FROM chunks c JOIN documents d USING(doc_id) "
+               f"WHERE c.chunk_id IN ({marks})")
+        out = {}
+        for cid, doc_id, text, section, page, meta, source, dtype, title in self.con.execute(sql, chunk_ids):
+            out[cid] = Hit(source=source, section=section, page=page, score=0.0, text=text,
+                           doc_id=doc_id, chunk_id=cid, type=dtype, title=title,
+                           metadata=json.loads(meta))
+        return out
+
+    def vectors(self, chunk_ids: list[int]) -> np.ndarray:
+        out = np.zeros((len(chunk_ids), self.dim), dtype=np.float32)
+        pos = {cid: i for i, cid in enumerate(chunk_ids)}
+        for start in range(0, len(chunk_ids), 900):
+            part = chunk_ids[start:start + 900]
+            marks = ",".join("?" * len(part))
+            for cid, vec in self.con.execute(
+                    f"SELECT chunk_id, vec FROM chunks WHERE chunk_id IN ({marks})", part):
+                out[pos[cid]] = np.frombuffer(vec, dtype=np.float32)
+        return out
+
+    # -- the derived ANN index ------------------------------------------------------------
+    def _batches(self, after: int, upto: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        cur = self.con.execute("SELECT chunk_id, vec FROM chunks WHERE chunk_id > ? AND chunk_id <= ? "
+                               "ORDER BY chunk_id", (after, upto))
+        while rows := cur.fetchmany(4096):
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+            yield ids, vecs.reshape(len(rows), self.dim)
+
+    def _ensure_ann(self, persist: bool = False) -> None:
+        gen = self.generation()
+        if gen == self._ann_generation and not persist:
+            return
+        live, db_max = self.con.execute(
+            "SELECT COUNT(*), COALESCE(MAX(chunk_id), 0) FROM chunks").fetchone()
+        db_max = max(db_max, self._seq())
+
+        def upto(max_id: int) -> int:
+            return int(self.con.execute("SELECT COUNT(*) FROM chunks WHERE chunk_id <= ?",
+                                        (max_id,)).fetchone()[0])
+
+        changed = self.ann.sync(live, upto, db_max, self._batches)
+        if changed or persist:
+            try:
+                self.ann.save()
+            except OSError:
+                pass  # read-only KB: the in-memory index still serves this process
+        self._ann_generation = gen
+
+    def _seq(self) -> int:
+        row = self.con.execute("SELECT seq FROM sqlite_sequence WHERE name='chunks'").fetchone()
+        return int(row[0]) if row else 0
+
+    def sync(self) -> None:
+        self._ensure_ann(persist=True)
+
+    # -- housekeeping ------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        docs, chunks = self.con.execute(
+            "SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM chunks)").fetchone()
+        by_type = dict(self.con.execute("SELECT type, COUNT(*) FROM documents GROUP BY type"))
+        size = sum(p.stat().st_size for p in self.directory.iterdir() if p.is_file())
+        if self.ann.index is None:
+            self.ann.load()
+        return {"documents": docs, "chunks": chunks, "types": by_type, "size_bytes": size,
+                "ann_index": self.ann.kind, "store": self.name}
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+
+    def __init__(self, con: sqlite3.Connection) -> None:
+        self.con = con
+
+    def __enter__(self) -> None:
+        self.con.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.con.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,1 @@
+"""Test helpers shipped with the package: contract suites every backend must pass."""

@@ -1,0 +1,87 @@
+"""Shared data types: one module, plain dataclasses, JSON-friendly."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Block:
+    """A structural unit of a parsed document (heading, paragraph, list item, table rows)."""
+
+    kind: str  # "heading" | "paragraph" | "list_item" | "table" | "record"
+    text: str
+    level: int = 0  # heading level (1 = title level), 0 otherwise
+    page: int | None = None
+    header: list[str] | None = None  # table blocks: column names
+    rows: list[list[str]] | None = None  # table blocks: cell values
+    meta: dict[str, Any] | None = None  # record blocks: the record's scalar fields (filterable)
+
+
+@dataclass
+class Document:
+    """A parsed source document, before chunking."""
+
+    doc_id: str
+    source: str  # the path as ingested (as the user named it)
+    abs_path: str  # identity of the file on disk
+    type: str  # format: markdown, html, docx, pdf, text, csv, xlsx, json, jsonl, sqlite
+    title: str
+    content_hash: str
+    blocks: list[Block]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Chunk:
+    """A retrievable passage with its provenance."""
+
+    doc_id: str
+    ordinal: int
+    text: str
+    section: str  # "Title > Heading > Subheading"
+    page: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    chunk_id: int | None = None  # assigned by the store
+
+    def embed_text(self) -> str:
+        """What is embedded and indexed: the section path travels with the text."""
+        return f"{self.section}\n{self.text}" if self.section else self.text
+
+
+@dataclass
+class DocumentRecord:
+    """What the store keeps about a document."""
+
+    doc_id: str
+    source: str
+    abs_path: str
+    type: str
+    title: str
+    content_hash: str
+    summary: str
+    file_hash: str = ""  # hash of the whole file (a database file holds several documents)
+    n_chunks: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    ingested_at: float = 0.0
+
+
+@dataclass
+class Hit:
+    """One search result."""
+
+    source: str
+    section: str
+    page: int | None
+    score: float
+    text: str
+    doc_id: str
+    chunk_id: int
+    type: str
+    title: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    ranks: dict[str, int | None] = field(default_factory=dict)  # rank per retriever (1-based)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
