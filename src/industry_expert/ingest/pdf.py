@@ -31,7 +31,7 @@ def load(path: Path) -> list[Parsed]:
     except Exception as exc:  # pypdf raises many internal types on damaged files
         raise LoadError(f"damaged PDF ({exc.__class__.__name__}: {exc})") from exc
     blocks: list[Block] = []
-    for number, text in enumerate(pages, start=1):
+    for number, text in enumerate(strip_running_lines(pages), start=1):
         blocks.extend(page_blocks(text, number))
     blocks = require_text(blocks)
     meta_title = ""
@@ -44,13 +44,39 @@ def load(path: Path) -> list[Parsed]:
                    metadata={"pages": len(pages)})]
 
 
+def _shape(line: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(line.split())).lower()
+
+
+def strip_running_lines(pages: list[str], edge: int = 3) -> list[str]:
+    """Drop running headers/footers: lines near a page's top or bottom whose shape (digits
+    ignored) recurs on at least half of the pages."""
+    if len(pages) < 3:
+        return pages
+    counts: dict[str, int] = {}
+    for text in pages:
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        for shape in {_shape(ln) for ln in lines[:edge] + lines[-edge:]}:
+            counts[shape] = counts.get(shape, 0) + 1
+    running = {s for s, n in counts.items() if n >= len(pages) / 2}
+    out = []
+    for text in pages:
+        lines = text.splitlines()
+        nonblank = [i for i, ln in enumerate(lines) if ln.strip()]
+        edges = set(nonblank[:edge] + nonblank[-edge:])
+        out.append("\n".join(ln for i, ln in enumerate(lines)
+                             if not (i in edges and _shape(ln) in running)))
+    return out
+
+
 def heading_level(line: str) -> int:
-    """0 for body text; otherwise the heading level (numbered '2.3 Title' -> 2)."""
+    """0 for body text; otherwise the heading level (numbered '2.3 Title' -> 2, ALL CAPS -> 1).
+    Lines ending in a colon are labels inside a section, not headings."""
     s = line.strip()
     m = _NUMBERED.match(s)
     if m:
         return min(m.group(1).count(".") + 1, 6)
-    return 1 if is_heading_line(s) else 0
+    return 1 if is_heading_line(s) and not s.endswith(":") else 0
 
 
 def page_blocks(text: str, page: int) -> list[Block]:

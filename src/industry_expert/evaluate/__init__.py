@@ -1,0 +1,1 @@
+"""Evaluation stage: question sets and metrics (retrieval now; answers and the four systems later)."""
