@@ -37,11 +37,20 @@ def post_json(url: str, payload: dict, api_key: str | None, timeout: float) -> d
         raise ModelError(f"{url} did not answer JSON: {resp.text[:200]}") from exc
 
 
+def _pooled(embedding: list) -> list[float]:
+    """One vector per input. Servers running a model without a pooling layer (llama.cpp with a
+    causal LM) return one vector per token: those are mean-pooled here."""
+    if embedding and isinstance(embedding[0], list):
+        return np.asarray(embedding, dtype=np.float32).mean(axis=0).tolist()  # type: ignore[no-any-return]
+    return embedding
+
+
 class OpenAIEmbedder:
-    batch_size = 64
+    """Inputs per request: ``batch_size`` (default 64, or ``IE_EMBED_BATCH_SIZE``)."""
 
     def __init__(self, model: str, base_url: str = DEFAULT_BASE_URL, api_key: str | None = None,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, batch_size: int | None = None) -> None:
+        self.batch_size = batch_size or int(os.environ.get("IE_EMBED_BATCH_SIZE", "64"))
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key if api_key is not None else api_key_from_env()
@@ -68,16 +77,16 @@ class OpenAIEmbedder:
                              self.api_key, self.timeout)
             try:
                 items = sorted(body["data"], key=lambda d: d["index"])
-                vectors = [item["embedding"] for item in items]
+                vectors = [_pooled(item["embedding"]) for item in items]
             except (KeyError, TypeError) as exc:
                 raise ModelError(f"{self.base_url}/embeddings: unexpected response shape") from exc
             if len(vectors) != len(batch):
                 raise ModelError(f"{self.base_url}/embeddings returned {len(vectors)} vectors "
                                  f"for {len(batch)} inputs")
             out.extend(vectors)
-        arr = np.asarray(out, dtype=np.float32)
-        if arr.ndim == 1:  # some servers return token-level vectors; refuse clearly
+        if len({len(v) for v in out}) > 1:
             raise ModelError(f"{self.base_url}/embeddings returned vectors of varying length")
+        arr = np.asarray(out, dtype=np.float32)
         if self._dim is None and len(arr):
             self._dim = arr.shape[1]
         return arr
