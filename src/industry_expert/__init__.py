@@ -17,6 +17,9 @@ _API = {
     "Settings": "industry_expert.config",
     "kb_stats": "industry_expert.api",
     "kb_remove": "industry_expert.api",
+    "ask": "industry_expert.generate.grounded",
+    "AskSettings": "industry_expert.generate.grounded",
+    "load_generator": "industry_expert.models.generators",
 }
 
 __all__ = list(_API)

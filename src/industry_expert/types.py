@@ -85,3 +85,36 @@ class Hit:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class Citation:
+    """A passage cited by an answer, with the sentence of it that supports the answer."""
+
+    n: int
+    source: str
+    section: str
+    page: int | None
+    quote: str
+    support: float = 0.0  # share of the citing sentence's content words found in the passage
+    inferred: bool = False  # True when the model gave no [n] and the check found the passage
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    citations: list[Citation]
+    passages: list[Hit]
+    prompt: str  # exactly what was sent to the model
+    model: str
+    timings: dict[str, float]
+    abstained: bool = False
+    raw_answer: str = ""  # the model's text before citation checking
+    unsupported: list[str] = field(default_factory=list)  # sentences no passage supports
+    query: str = ""  # the retrieval query (a rewritten follow-up in chat)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["passages"] = [{"n": i, **p.to_dict()} for i, p in enumerate(self.passages, start=1)]
+        return d

@@ -1,0 +1,1 @@
+"""Generate stage: prompts, grounded answers, citation checking."""
