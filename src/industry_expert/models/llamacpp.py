@@ -55,7 +55,7 @@ class LlamaCppGenerator:
         self.add_bos = meta.get("tokenizer.ggml.add_bos_token", "true") == "true"
         self.bos = self._piece(self.llm.token_bos())
         self.eos = self._piece(self.llm.token_eos())
-        self.context_window = self.llm.n_ctx()
+        self.context_window = min(self.llm.n_ctx(), len(self.llm.input_ids))  # llama.cpp may round n_ctx up
         self.id = f"gguf:{path.name}" + (f"+lora:{Path(lora_path).name}" if lora_path else "")
         self.path = path
 
