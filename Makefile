@@ -49,6 +49,8 @@ bench: install
 	$(VENV)/bin/python bench/retrieval_quality.py
 	$(VENV)/bin/python bench/ingest_throughput.py
 	$(VENV)/bin/python bench/retrieval_latency.py
+	$(VENV)/bin/python bench/generation_speed.py
+	$(VENV)/bin/python bench/answer_quality.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build demo_out

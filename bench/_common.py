@@ -21,8 +21,12 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def machine() -> dict[str, Any]:
-    return {"cpus": os.cpu_count(), "threads": os.environ.get("IE_NUM_THREADS", "default"),
-            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}
+    return {
+        "cpus": os.cpu_count(),
+        "threads": os.environ.get("IE_NUM_THREADS", "default"),
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
 
 
 def write_results(name: str, data: dict[str, Any], table: str) -> None:

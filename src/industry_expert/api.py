@@ -19,12 +19,19 @@ def kb_remove(source: str, kb: str | os.PathLike[str]) -> dict[str, Any]:
     """Remove the documents of a source: as ingested, its absolute path, or a folder under it."""
     target = os.path.abspath(source)
     with KnowledgeBase.open(kb) as opened:
-        docs = [d for d in opened.store.documents()
-                if d.source == source or d.abs_path == target
-                or d.abs_path.startswith(target.rstrip(os.sep) + os.sep)]
+        docs = [
+            d
+            for d in opened.store.documents()
+            if d.source == source
+            or d.abs_path == target
+            or d.abs_path.startswith(target.rstrip(os.sep) + os.sep)
+        ]
         if not docs:
             raise KBError(f"{Path(kb)}: no document with source '{source}'")
         removed = opened.store.delete([d.doc_id for d in docs])
         opened.store.sync()
-    return {"removed_documents": len(docs), "removed_chunks": removed,
-            "sources": sorted({d.source for d in docs})}
+    return {
+        "removed_documents": len(docs),
+        "removed_chunks": removed,
+        "sources": sorted({d.source for d in docs}),
+    }

@@ -96,8 +96,11 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown settings section(s): {', '.join(sorted(unknown))}")
         kwargs: dict[str, Any] = {}
-        for name, sub in (("chunking", ChunkSettings), ("ingest", IngestSettings),
-                          ("retrieve", RetrieveSettings)):
+        for name, sub in (
+            ("chunking", ChunkSettings),
+            ("ingest", IngestSettings),
+            ("retrieve", RetrieveSettings),
+        ):
             kwargs[name] = _build(sub, data.get(name) or {}, name)
         if "embedder" in data:
             kwargs["embedder"] = str(data["embedder"])

@@ -43,7 +43,7 @@ class KnowledgeBase:
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | Path, embedder: str | None = None) -> KnowledgeBase:
+    def open(cls, path: str | os.PathLike[str], embedder: str | None = None) -> KnowledgeBase:
         path = Path(path)
         manifest_path = path / MANIFEST
         if not manifest_path.is_file():
@@ -53,16 +53,19 @@ class KnowledgeBase:
         except (OSError, ValueError) as exc:
             raise KBError(f"{manifest_path}: unreadable manifest: {exc}") from exc
         if manifest.get("format_version") != FORMAT_VERSION:
-            raise KBError(f"{path}: KB format {manifest.get('format_version')} is not supported "
-                          f"by this version (expects {FORMAT_VERSION})")
+            raise KBError(
+                f"{path}: KB format {manifest.get('format_version')} is not supported "
+                f"by this version (expects {FORMAT_VERSION})"
+            )
         kb = cls(path, manifest)
         if embedder is not None and embedder != manifest["embedder"]["spec"]:
             kb._check_embedder(load_embedder(embedder))
         return kb
 
     @classmethod
-    def create(cls, path: str | Path, settings: Settings | None = None,
-               explicit: set[str] | None = None) -> KnowledgeBase:
+    def create(
+        cls, path: str | os.PathLike[str], settings: Settings | None = None, explicit: set[str] | None = None
+    ) -> KnowledgeBase:
         """Open a compatible KB or create one. ``explicit`` names settings the user set on purpose
         (``embedder``, ``chunking``): those must match an existing KB."""
         path, settings, explicit = Path(path), settings or Settings(), explicit or set()
@@ -71,7 +74,8 @@ class KnowledgeBase:
             if "chunking" in explicit and kb.chunking != settings.chunking:
                 raise EmbedderMismatchError(
                     f"{path}: built with chunking {kb.manifest['chunking']}, not "
-                    f"{asdict(settings.chunking)}; use a new --kb directory to change chunking")
+                    f"{asdict(settings.chunking)}; use a new --kb directory to change chunking"
+                )
             return kb
         embedder = load_embedder(settings.embedder)
         manifest = {
@@ -92,7 +96,8 @@ class KnowledgeBase:
             raise EmbedderMismatchError(
                 f"{self.path}: this KB was built with embedder '{want['id']}' ({want['dim']}-d); "
                 f"'{embedder.id}' ({embedder.dim}-d) cannot query or extend it. Re-ingest into a "
-                f"new --kb directory to switch embedders.")
+                f"new --kb directory to switch embedders."
+            )
         self._embedder = embedder
 
     # -- properties ----------------------------------------------------------------------
@@ -108,18 +113,27 @@ class KnowledgeBase:
         return ChunkSettings(**self.manifest["chunking"])
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        return normalize(self.embedder.embed_batch(texts)) if texts else \
-            np.zeros((0, self.store.dim), dtype=np.float32)
+        return (
+            normalize(self.embedder.embed_batch(texts))
+            if texts
+            else np.zeros((0, self.store.dim), dtype=np.float32)
+        )
 
     def stats(self) -> dict[str, Any]:
         s = self.store.stats()
         runs = self.store.runs()
-        return {"kb": str(self.path), **s, "embedder": self.manifest["embedder"]["id"],
-                "embedder_dim": self.manifest["embedder"]["dim"],
-                "chunking": self.manifest["chunking"], "created": self.manifest["created"],
-                "ingest_runs": len(runs),
-                "last_ingest": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(runs[-1]["finished"]))
-                if runs else None}
+        return {
+            "kb": str(self.path),
+            **s,
+            "embedder": self.manifest["embedder"]["id"],
+            "embedder_dim": self.manifest["embedder"]["dim"],
+            "chunking": self.manifest["chunking"],
+            "created": self.manifest["created"],
+            "ingest_runs": len(runs),
+            "last_ingest": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(runs[-1]["finished"]))
+            if runs
+            else None,
+        }
 
     def close(self) -> None:
         self.store.close()

@@ -27,10 +27,14 @@ def _corpus(root: Path, n: int = 3) -> Path:
     for i in range(n):
         (root / f"doc{i}.md").write_text(
             f"# Procedure {i}\n\n## Step A\n\nTighten bolt B{i} to {10 + i} Nm with the Kestrel wrench.\n\n"
-            f"## Step B\n\nFlush line L{i} for {i + 2} minutes.\n", encoding="utf-8")
+            f"## Step B\n\nFlush line L{i} for {i + 2} minutes.\n",
+            encoding="utf-8",
+        )
     (root / "parts.csv").write_text("part,price_eur\nKP-1,10\nKP-2,20\n", encoding="utf-8")
     con = sqlite3.connect(root / "crm.db")
-    con.executescript("CREATE TABLE sites(site TEXT, model TEXT); INSERT INTO sites VALUES ('Graz','KF-340');")
+    con.executescript(
+        "CREATE TABLE sites(site TEXT, model TEXT); INSERT INTO sites VALUES ('Graz','KF-340');"
+    )
     con.commit()
     con.close()
     return root
@@ -61,8 +65,13 @@ def test_incremental_idempotent_and_removals(tmp_path: Path) -> None:
     con.close()
     third = ingest([str(data)], kb)
     status = {Path(f.source).name: f.status for f in third.files}
-    assert status == {"doc0.md": "unchanged", "doc1.md": "ingested", "doc2.md": "unchanged",
-                      "crm.db": "ingested", "parts.csv": "removed"}
+    assert status == {
+        "doc0.md": "unchanged",
+        "doc1.md": "ingested",
+        "doc2.md": "unchanged",
+        "crm.db": "ingested",
+        "parts.csv": "removed",
+    }
     with KnowledgeBase.open(kb) as opened:
         docs = {d.source: d.doc_id for d in opened.store.documents()}
         assert docs[str(data / "doc1.md")] == ids[str(data / "doc1.md")]  # stable ids
@@ -109,15 +118,27 @@ def test_bad_inputs_are_reported_and_the_rest_ingested(tmp_path: Path) -> None:
     folder = _bad_folder(tmp_path / "bad")
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("ingest:\n  max_file_mb: 1\n", encoding="utf-8")
-    proc = subprocess.run([*EXPERT, "ingest", str(folder), "--kb", str(tmp_path / "kb"), "--json",
-                           "--config", str(cfg)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [*EXPERT, "ingest", str(folder), "--kb", str(tmp_path / "kb"), "--json", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 1, proc.stderr
     report = json.loads(proc.stdout)
     errors = {Path(e["source"]).name: e["reason"] for e in report["errors"]}
-    expected = {"empty.txt": "empty file", "binary.txt": "binary content", "latin1.md": "not valid UTF-8",
-                "corrupt.pdf": "PDF", "encrypted.pdf": "encrypted", "huge.txt": "over the 1 MB limit",
-                "rows.csv": "line 3 has 3 fields", "lines.jsonl": "line 2", "broken.json": "line 1 column",
-                "dangling.md": "cannot read"}
+    expected = {
+        "empty.txt": "empty file",
+        "binary.txt": "binary content",
+        "latin1.md": "not valid UTF-8",
+        "corrupt.pdf": "PDF",
+        "encrypted.pdf": "encrypted",
+        "huge.txt": "over the 1 MB limit",
+        "rows.csv": "line 3 has 3 fields",
+        "lines.jsonl": "line 2",
+        "broken.json": "line 1 column",
+        "dangling.md": "cannot read",
+    }
     assert set(errors) == set(expected)
     for name, fragment in expected.items():
         assert fragment in errors[name], (name, errors[name])
@@ -130,13 +151,18 @@ def test_sigkill_mid_ingest_then_resume(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     for i in range(40):
-        body = "\n\n".join(f"Paragraph {j} of note {i}: valve V{i}-{j} opens at {i + j} bar." for j in range(6))
+        body = "\n\n".join(
+            f"Paragraph {j} of note {i}: valve V{i}-{j} opens at {i + j} bar." for j in range(6)
+        )
         (data / f"note{i:02d}.md").write_text(f"# Note {i}\n\n{body}\n", encoding="utf-8")
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("ingest:\n  embed_wave_chunks: 2\n", encoding="utf-8")
     kb = tmp_path / "kb"
-    proc = subprocess.Popen([*EXPERT, "ingest", str(data), "--kb", str(kb), "--config", str(cfg)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*EXPERT, "ingest", str(data), "--kb", str(kb), "--config", str(cfg)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 240
     committed = 0
     while time.monotonic() < deadline and committed < 5:
@@ -174,12 +200,18 @@ def test_kb_refuses_another_embedder(tmp_path: Path, tiny_st_model: Path) -> Non
     settings = Settings(embedder=f"st:{tiny_st_model}")
     from industry_expert.errors import EmbedderMismatchError
 
-    with pytest.raises(EmbedderMismatchError, match="built with embedder 'sentence-transformers/all-MiniLM-L6-v2'"):
+    with pytest.raises(
+        EmbedderMismatchError, match="built with embedder 'sentence-transformers/all-MiniLM-L6-v2'"
+    ):
         ingest([str(data)], kb, settings, explicit={"embedder"})
     with pytest.raises(EmbedderMismatchError):
         KnowledgeBase.open(kb, embedder=f"st:{tiny_st_model}")
-    proc = subprocess.run([*EXPERT, "ingest", str(data), "--kb", str(kb), "--embedder",
-                           f"st:{tiny_st_model}"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [*EXPERT, "ingest", str(data), "--kb", str(kb), "--embedder", f"st:{tiny_st_model}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
 
 

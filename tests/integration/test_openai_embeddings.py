@@ -50,8 +50,11 @@ def test_kb_with_remote_embedder(embed_url: str, tmp_path: Path, monkeypatch: py
     report = ingest([str(data)], kb, Settings(embedder=f"openai:smollm2@{embed_url}"))
     assert report.ok and report.chunks_added == 2
     with KnowledgeBase.open(kb) as opened:
-        assert opened.manifest["embedder"] == {"spec": f"openai:smollm2@{embed_url}",
-                                               "id": "openai:smollm2", "dim": 576}
+        assert opened.manifest["embedder"] == {
+            "spec": f"openai:smollm2@{embed_url}",
+            "id": "openai:smollm2",
+            "dim": 576,
+        }
         with pytest.raises(EmbedderMismatchError, match="openai:smollm2"):
             KnowledgeBase.open(kb, embedder="minilm")
     assert search("seal kit part number", kb, k=1)[0].source.endswith("a.md")

@@ -63,10 +63,10 @@ def test_table_groups_repeat_headers_and_cover_rows() -> None:
 
 
 def test_records_are_passages_with_filterable_fields() -> None:
-    blocks = [Block("record", "id: SB-1\nseverity: high", meta={"id": "SB-1", "severity": "high"},
-                    header=["SB-1"]),
-              Block("record", "id: SB-2\nseverity: low", meta={"id": "SB-2", "severity": "low"},
-                    header=["SB-2"])]
+    blocks = [
+        Block("record", "id: SB-1\nseverity: high", meta={"id": "SB-1", "severity": "high"}, header=["SB-1"]),
+        Block("record", "id: SB-2\nseverity: low", meta={"id": "SB-2", "severity": "low"}, header=["SB-2"]),
+    ]
     chunks = chunk_blocks("r", "Bulletins", blocks, S)
     assert [c.section for c in chunks] == ["Bulletins > SB-1", "Bulletins > SB-2"]
     assert chunks[1].metadata["severity"] == "low"

@@ -18,10 +18,15 @@ def test_support_requires_numbers_and_codes_to_match() -> None:
 
 
 def test_check_keeps_valid_drops_invalid_and_infers() -> None:
-    answer = "Regrease every 3000 operating hours [1]. The flush takes 25 minutes [7]. It needs a red valve [2]."
+    answer = (
+        "Regrease every 3000 operating hours [1]. The flush takes 25 minutes [7]. It needs a red valve [2]."
+    )
     s = check(answer, [P1, P2])
-    assert [x.text for x in s] == ["Regrease every 3000 operating hours.", "The flush takes 25 minutes.",
-                                   "It needs a red valve."]
+    assert [x.text for x in s] == [
+        "Regrease every 3000 operating hours.",
+        "The flush takes 25 minutes.",
+        "It needs a red valve.",
+    ]
     assert s[0].kept == [1] and not s[0].inferred
     assert s[1].cited == [7] and s[1].kept == [] and s[1].inferred == [2]  # [7] does not exist
     assert not s[2].supported
@@ -53,8 +58,10 @@ def test_follow_up_queries_become_standalone() -> None:
     history = ["What is the Blue Flush procedure for the KF-340?"]
     q = standalone_query("How long does it take?", history)
     assert q.startswith("How long does it take?") and "Blue Flush" in q and "KF-340" in q
-    assert standalone_query("What grease do KF-560 bearings use?", history) == \
-        "What grease do KF-560 bearings use?"
+    assert (
+        standalone_query("What grease do KF-560 bearings use?", history)
+        == "What grease do KF-560 bearings use?"
+    )
     chat = ChatSession()
     assert chat.query_for("Which error is E-104?") == "Which error is E-104?"
     assert "E-104" in chat.query_for("What causes it?")

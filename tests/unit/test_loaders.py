@@ -22,26 +22,39 @@ def kinds(blocks) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
 
 def test_markdown(tmp_path: Path) -> None:
     p = tmp_path / "guide.md"
-    p.write_text("---\nx: 1\n---\n# Guide\n\nIntro *text*.\n\n## Steps\n\n1. one\n2. two\n\n"
-                 "| a | b |\n|---|---|\n| 1 | 2 |\n", encoding="utf-8")
+    p.write_text(
+        "---\nx: 1\n---\n# Guide\n\nIntro *text*.\n\n## Steps\n\n1. one\n2. two\n\n"
+        "| a | b |\n|---|---|\n| 1 | 2 |\n",
+        encoding="utf-8",
+    )
     (doc,) = _load(p)
     assert doc.title == "Guide"
-    assert kinds(doc.blocks)[:5] == [("heading", "Guide"), ("paragraph", "Intro *text*."),
-                                     ("heading", "Steps"), ("list_item", "one"), ("list_item", "two")]
+    assert kinds(doc.blocks)[:5] == [
+        ("heading", "Guide"),
+        ("paragraph", "Intro *text*."),
+        ("heading", "Steps"),
+        ("list_item", "one"),
+        ("list_item", "two"),
+    ]
     assert doc.blocks[-1].header == ["a", "b"] and doc.blocks[-1].rows == [["1", "2"]]
 
 
 def test_html_drops_boilerplate(tmp_path: Path) -> None:
     p = tmp_path / "page.html"
-    p.write_text("<html><head><title>T</title><script>x()</script></head><body><nav>Home | About</nav>"
-                 "<main><h1>Warranty</h1><p>24 <b>months</b>.</p><ul><li>Seals</li></ul>"
-                 "<table><tr><th>Plan</th><th>Months</th></tr><tr><td>Plus</td><td>60</td></tr></table>"
-                 "</main><footer>(c) 2026</footer></body></html>", encoding="utf-8")
+    p.write_text(
+        "<html><head><title>T</title><script>x()</script></head><body><nav>Home | About</nav>"
+        "<main><h1>Warranty</h1><p>24 <b>months</b>.</p><ul><li>Seals</li></ul>"
+        "<table><tr><th>Plan</th><th>Months</th></tr><tr><td>Plus</td><td>60</td></tr></table>"
+        "</main><footer>(c) 2026</footer></body></html>",
+        encoding="utf-8",
+    )
     (doc,) = _load(p)
     assert doc.title == "Warranty"
     text = " ".join(b.text for b in doc.blocks)
     assert "Home" not in text and "(c)" not in text and "x()" not in text
-    assert ("paragraph", "24 months .") in kinds(doc.blocks) or ("paragraph", "24 months.") in kinds(doc.blocks)
+    assert ("paragraph", "24 months .") in kinds(doc.blocks) or ("paragraph", "24 months.") in kinds(
+        doc.blocks
+    )
     assert ("list_item", "Seals") in kinds(doc.blocks)
     assert doc.blocks[-1].rows == [["Plus", "60"]]
 
@@ -60,8 +73,12 @@ def test_docx_headings_lists_tables(tmp_path: Path) -> None:
     d.save(str(p))
     (doc,) = _load(p)
     assert doc.title == "Seal Procedure"
-    assert kinds(doc.blocks)[:4] == [("heading", "Seal Procedure"), ("paragraph", "Read first."),
-                                     ("heading", "Tools"), ("list_item", "Torque wrench")]
+    assert kinds(doc.blocks)[:4] == [
+        ("heading", "Seal Procedure"),
+        ("paragraph", "Read first."),
+        ("heading", "Tools"),
+        ("list_item", "Torque wrench"),
+    ]
     assert doc.blocks[1].level == 0 and doc.blocks[2].level == 2
     assert doc.blocks[-1].header == ["Step", "Nm"] and doc.blocks[-1].rows == [["Nut", "45"]]
 
@@ -97,8 +114,10 @@ def test_csv_and_malformed_csv(tmp_path: Path) -> None:
 
 def test_json_and_jsonl(tmp_path: Path) -> None:
     p = tmp_path / "b.jsonl"
-    p.write_text('{"id": "SB-1", "models": ["KF-340", "KF-560"], "fix": {"part": "KP-1"}}\n\n'
-                 '{"id": "SB-2"}\n', encoding="utf-8")
+    p.write_text(
+        '{"id": "SB-1", "models": ["KF-340", "KF-560"], "fix": {"part": "KP-1"}}\n\n{"id": "SB-2"}\n',
+        encoding="utf-8",
+    )
     (doc,) = _load(p)
     assert [b.header for b in doc.blocks] == [["SB-1"], ["SB-2"]]
     assert doc.blocks[0].meta["models"] == "KF-340, KF-560" and doc.blocks[0].meta["fix.part"] == "KP-1"
@@ -112,8 +131,9 @@ def test_json_and_jsonl(tmp_path: Path) -> None:
 
 def test_text_headings_and_bullets(tmp_path: Path) -> None:
     p = tmp_path / "memo.txt"
-    p.write_text("Meeting memo\n\nATTENDEES\nAnna, Ben\n\nActions:\n- order seals\n- call Linz\n",
-                 encoding="utf-8")
+    p.write_text(
+        "Meeting memo\n\nATTENDEES\nAnna, Ben\n\nActions:\n- order seals\n- call Linz\n", encoding="utf-8"
+    )
     (doc,) = _load(p)
     assert doc.title == "Meeting memo"
     assert ("heading", "ATTENDEES") in kinds(doc.blocks) and ("list_item", "- call Linz") in kinds(doc.blocks)
@@ -122,8 +142,10 @@ def test_text_headings_and_bullets(tmp_path: Path) -> None:
 def test_sqlite_every_table(tmp_path: Path) -> None:
     p = tmp_path / "crm.db"
     con = sqlite3.connect(p)
-    con.executescript("CREATE TABLE customers(id INTEGER, name TEXT); INSERT INTO customers VALUES (1,'Acme');"
-                      "CREATE TABLE tickets(id INTEGER, code TEXT); INSERT INTO tickets VALUES (7,'E-214');")
+    con.executescript(
+        "CREATE TABLE customers(id INTEGER, name TEXT); INSERT INTO customers VALUES (1,'Acme');"
+        "CREATE TABLE tickets(id INTEGER, code TEXT); INSERT INTO tickets VALUES (7,'E-214');"
+    )
     con.commit()
     con.close()
     docs = _load(p)
@@ -131,16 +153,19 @@ def test_sqlite_every_table(tmp_path: Path) -> None:
     assert docs[1].blocks[0].rows == [["7", "E-214"]] and docs[1].content_hash
 
 
-@pytest.mark.parametrize("name,data,reason", [
-    ("empty.md", b"", "empty"),
-    ("blank.txt", b"   \n\n", "empty"),
-    ("binary.txt", b"abc\x00\x01\x02def", "binary content"),
-    ("latin1.md", "caf\u00e9".encode("latin-1"), "not valid UTF-8"),
-    ("fake.pdf", b"%PDF-1.4\nthis is not a pdf", "PDF"),
-    ("fake.docx", b"PK\x03\x04broken", "not a valid .docx"),
-    ("fake.xlsx", b"not a zip", "not a valid .xlsx"),
-    ("fake.db", b"hello", "not a SQLite database"),
-])
+@pytest.mark.parametrize(
+    "name,data,reason",
+    [
+        ("empty.md", b"", "empty"),
+        ("blank.txt", b"   \n\n", "empty"),
+        ("binary.txt", b"abc\x00\x01\x02def", "binary content"),
+        ("latin1.md", "caf\u00e9".encode("latin-1"), "not valid UTF-8"),
+        ("fake.pdf", b"%PDF-1.4\nthis is not a pdf", "PDF"),
+        ("fake.docx", b"PK\x03\x04broken", "not a valid .docx"),
+        ("fake.xlsx", b"not a zip", "not a valid .xlsx"),
+        ("fake.db", b"hello", "not a SQLite database"),
+    ],
+)
 def test_bad_inputs_give_one_line_reasons(tmp_path: Path, name: str, data: bytes, reason: str) -> None:
     p = tmp_path / name
     p.write_bytes(data)

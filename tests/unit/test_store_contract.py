@@ -21,3 +21,17 @@ class TestSQLiteFaissStoreHNSW(StoreContract):
     def make_store(self, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
         monkeypatch.setattr("industry_expert.store.ann.EXACT_BELOW", 0)
         return SQLiteFaissStore
+
+
+def test_common_query_terms_are_pruned_on_large_kbs(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from industry_expert.testing.store_contract import doc
+
+    monkeypatch.setattr("industry_expert.store.sqlite_faiss.PRUNE_DF", 3)
+    store = SQLiteFaissStore(tmp_path / "s", 16)
+    texts = [f"pump housing number {i}" for i in range(10)] + ["pump with the rare zebra valve"]
+    store.upsert(*doc("a", "a.md", texts, seed=1))
+    assert store._prunable(["pumps", "zebra", "valve", "housing"]) == ["zebra", "valve"]
+    assert store._prunable(["pump", "housing", "number"]) == ["housing", "number"]  # the 2 rarest
+    top = store.lexical("pump zebra valve housing", 1)[0][0]
+    assert store.hits([top])[top].text == "pump with the rare zebra valve"
+    store.close()

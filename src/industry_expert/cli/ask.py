@@ -24,12 +24,19 @@ def _settings(k: int | None, max_tokens: int | None):  # type: ignore[no-untyped
 
 def print_sources(answer: Answer) -> None:
     if answer.abstained and answer.raw_answer and answer.answer != answer.raw_answer:
-        click.echo(click.style(f"\n-> {answer.answer} (the model's answer was not supported by the "
-                               f"retrieved passages)", fg="yellow"))
+        click.echo(
+            click.style(
+                f"\n-> {answer.answer} (the model's answer was not supported by the retrieved passages)",
+                fg="yellow",
+            )
+        )
         return
     if answer.unsupported:
-        click.echo(click.style(f"\n(dropped {len(answer.unsupported)} sentence(s) that no passage "
-                               f"supports)", fg="yellow"))
+        click.echo(
+            click.style(
+                f"\n(dropped {len(answer.unsupported)} sentence(s) that no passage supports)", fg="yellow"
+            )
+        )
     if answer.citations:
         click.echo("\nSources:")
     for c in answer.citations:
@@ -40,8 +47,11 @@ def print_sources(answer: Answer) -> None:
 
 model_options = [
     click.option("--model", help="smollm2 (bundled) | PATH.gguf | hf:ID_OR_PATH | openai:NAME@URL"),
-    click.option("--adapter", type=click.Path(exists=True, file_okay=False),
-                 help="A PEFT adapter directory (fine-tuned with 'expert finetune')."),
+    click.option(
+        "--adapter",
+        type=click.Path(exists=True, file_okay=False),
+        help="A PEFT adapter directory (fine-tuned with 'expert finetune').",
+    ),
 ]
 
 
@@ -53,21 +63,34 @@ def with_model_options(f):  # type: ignore[no-untyped-def]
 
 @click.command("ask")
 @click.argument("question")
-@click.option("--kb", "kb_path", type=click.Path(file_okay=False),
-              help="Knowledge base to answer from; without it the model answers alone.")
+@click.option(
+    "--kb",
+    "kb_path",
+    type=click.Path(file_okay=False),
+    help="Knowledge base to answer from; without it the model answers alone.",
+)
 @with_model_options
 @click.option("-k", "k", type=click.IntRange(1, 50), help="Passages to retrieve (default 5).")
 @click.option("--max-tokens", type=click.IntRange(8, 4096))
 @click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE")
 @click.option("--json", "as_json", is_flag=True)
-def ask_cmd(question: str, kb_path: str | None, model: str | None, adapter: str | None, k: int | None,
-            max_tokens: int | None, filters: tuple[str, ...], as_json: bool) -> None:
+def ask_cmd(
+    question: str,
+    kb_path: str | None,
+    model: str | None,
+    adapter: str | None,
+    k: int | None,
+    max_tokens: int | None,
+    filters: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Answer a question with cited sources (or from the model alone without --kb)."""
     from industry_expert.generate.grounded import ask
 
     stream = None if as_json else (lambda t: click.echo(t, nl=False))
-    answer = ask(question, kb_path, model, adapter, _settings(k, max_tokens),
-                 parse_filters(filters), on_token=stream)
+    answer = ask(
+        question, kb_path, model, adapter, _settings(k, max_tokens), parse_filters(filters), on_token=stream
+    )
     if as_json:
         print_json(answer.to_dict())
         return
@@ -110,8 +133,14 @@ def chat_cmd(kb_path: str, model: str | None, adapter: str | None, k: int | None
                 continue
             query = session.query_for(line)
             click.echo("expert> ", nl=False)
-            last = ask(line, kb, gen, settings=_settings(k, None), query=query,
-                       on_token=lambda t: click.echo(t, nl=False))
+            last = ask(
+                line,
+                kb,
+                gen,
+                settings=_settings(k, None),
+                query=query,
+                on_token=lambda t: click.echo(t, nl=False),
+            )
             if not last.raw_answer:
                 click.echo(last.answer, nl=False)
             click.echo()

@@ -24,11 +24,13 @@ def stats_cmd(kb_path: str, as_json: bool) -> None:
         print_json(s)
         return
     types = ", ".join(f"{t} {n}" for t, n in sorted(s["types"].items()))
-    click.echo(f"knowledge base: {s['kb']}\ndocuments: {s['documents']} ({types})\n"
-               f"chunks: {s['chunks']}\nembedder: {s['embedder']} ({s['embedder_dim']}-d)\n"
-               f"store: {s['store']} (ANN: {s['ann_index']})\n"
-               f"size on disk: {s['size_bytes'] / 1048576:.1f} MB\n"
-               f"ingest runs: {s['ingest_runs']}, last {s['last_ingest']}")
+    click.echo(
+        f"knowledge base: {s['kb']}\ndocuments: {s['documents']} ({types})\n"
+        f"chunks: {s['chunks']}\nembedder: {s['embedder']} ({s['embedder_dim']}-d)\n"
+        f"store: {s['store']} (ANN: {s['ann_index']})\n"
+        f"size on disk: {s['size_bytes'] / 1048576:.1f} MB\n"
+        f"ingest runs: {s['ingest_runs']}, last {s['last_ingest']}"
+    )
 
 
 @kb_group.command("remove")
@@ -43,5 +45,7 @@ def remove_cmd(source: str, kb_path: str, as_json: bool) -> None:
     if as_json:
         print_json(r)
     else:
-        click.echo(f"removed {r['removed_documents']} document(s), {r['removed_chunks']} chunk(s): "
-                   + ", ".join(r["sources"]))
+        click.echo(
+            f"removed {r['removed_documents']} document(s), {r['removed_chunks']} chunk(s): "
+            + ", ".join(r["sources"])
+        )

@@ -13,13 +13,16 @@ from industry_expert.cli.output import parse_filters, print_json
 @click.argument("query")
 @click.option("--kb", "kb_path", required=True, type=click.Path(file_okay=False))
 @click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 1000))
-@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE",
-              help="Metadata filter (source, type, any ingested field); repeatable; globs allowed.")
-@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid",
-              show_default=True)
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Metadata filter (source, type, any ingested field); repeatable; globs allowed.",
+)
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "bm25"]), default="hybrid", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def search_cmd(query: str, kb_path: str, k: int, filters: tuple[str, ...], mode: str,
-               as_json: bool) -> None:
+def search_cmd(query: str, kb_path: str, k: int, filters: tuple[str, ...], mode: str, as_json: bool) -> None:
     """Hybrid search (BM25 + dense + document summaries) with sources."""
     from industry_expert.retrieve.hybrid import search
 

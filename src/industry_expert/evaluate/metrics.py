@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 
@@ -52,3 +53,30 @@ def ndcg_at_k(docs: Sequence[str], gold: Sequence[str], k: int = 10) -> float:
             dcg += 1.0 / math.log2(rank + 1)
     ideal = sum(1.0 / math.log2(r + 1) for r in range(1, min(len(gold), k) + 1))
     return dcg / ideal if ideal else 0.0
+
+
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+
+
+def _norm(text: str) -> str:
+    return " ".join(_THOUSANDS.sub("", text.lower()).split())
+
+
+def answer_correct(answer: str, key_facts: Sequence[str], regex: str | None = None) -> bool:
+    """Correct when the regex matches, or (without one) when every key fact appears; thousands
+    separators and case are ignored."""
+    if regex:
+        return re.search(regex, answer, re.IGNORECASE) is not None or (
+            bool(key_facts) and all(_norm(f) in _norm(answer) for f in key_facts)
+        )
+    return bool(key_facts) and all(_norm(f) in _norm(answer) for f in key_facts)
+
+
+def token_f1(answer: str, reference: str) -> float:
+    """SQuAD-style token F1 between an answer and a reference answer."""
+    a, r = _norm(answer).split(), _norm(reference).split()
+    common = sum(min(a.count(t), r.count(t)) for t in set(a) & set(r))
+    if not common:
+        return 0.0
+    precision, recall = common / len(a), common / len(r)
+    return 2 * precision * recall / (precision + recall)

@@ -44,9 +44,18 @@ def load_questions(path: str | Path) -> list[Question]:
         answerable = bool(obj.get("answerable", True))
         if answerable and not obj.get("gold_sources"):
             raise ConfigError(f"{where}: an answerable question needs 'gold_sources'")
-        out.append(Question(obj["id"], obj["question"], obj.get("answer", ""),
-                            list(obj.get("key_facts") or []), obj.get("regex"),
-                            list(obj.get("gold_sources") or []), obj.get("type", "doc"), answerable))
+        out.append(
+            Question(
+                obj["id"],
+                obj["question"],
+                obj.get("answer", ""),
+                list(obj.get("key_facts") or []),
+                obj.get("regex"),
+                list(obj.get("gold_sources") or []),
+                obj.get("type", "doc"),
+                answerable,
+            )
+        )
     if not out:
         raise ConfigError(f"{path}: no questions")
     return out

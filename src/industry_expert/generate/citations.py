@@ -13,7 +13,9 @@ _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-\.]*[A-Za-z0-9]|[A-Za-z0-9]")
 ABSTAIN_PATTERNS = re.compile(
     r"(does not cover|doesn't cover|not (?:covered|in the knowledge base|mentioned|provided|"
     r"available|found)|no information|cannot (?:find|answer)|can't (?:find|answer)|i don'?t know|"
-    r"do not (?:contain|have|know)|don't have)", re.IGNORECASE)
+    r"do not (?:contain|have|know)|don't have)",
+    re.IGNORECASE,
+)
 
 
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")

@@ -9,7 +9,9 @@ from industry_expert.generate.citations import content_words
 
 _ANAPHORA = re.compile(
     r"\b(it|its|it's|this|that|these|those|they|them|their|there|he|she|his|her|one|ones|same|"
-    r"what about|how about|and the|also)\b", re.IGNORECASE)
+    r"what about|how about|and the|also)\b",
+    re.IGNORECASE,
+)
 _ENTITY = re.compile(r"\b(?:[A-Z]{1,4}-\d[\w\-]*|[A-Z][a-z]+(?:\s[A-Z][a-z]+)*|\d[\d.,]*\s?\w+)\b")
 
 

@@ -80,8 +80,13 @@ def _relevance(kb: KnowledgeBase, question: str, hits: list[Hit]) -> float:
     return float(np.max(kb.store.vectors([h.chunk_id for h in hits]) @ q))
 
 
-def _run(gen: Generator, messages: list[dict[str, str]], s: AskSettings, on_token: OnToken | None,
-         timings: dict[str, float]) -> str:
+def _run(
+    gen: Generator,
+    messages: list[dict[str, str]],
+    s: AskSettings,
+    on_token: OnToken | None,
+    timings: dict[str, float],
+) -> str:
     t0 = time.perf_counter()
     pieces: list[str] = []
     for piece in gen.stream(messages, max_tokens=s.max_tokens, temperature=s.temperature):
@@ -97,9 +102,15 @@ def _run(gen: Generator, messages: list[dict[str, str]], s: AskSettings, on_toke
     return "".join(pieces).strip()
 
 
-def answer_from_passages(question: str, hits: list[Hit], gen: Generator, s: AskSettings,
-                         on_token: OnToken | None = None, timings: dict[str, float] | None = None,
-                         relevance: float = 1.0) -> Answer:
+def answer_from_passages(
+    question: str,
+    hits: list[Hit],
+    gen: Generator,
+    s: AskSettings,
+    on_token: OnToken | None = None,
+    timings: dict[str, float] | None = None,
+    relevance: float = 1.0,
+) -> Answer:
     timings = timings if timings is not None else {}
     budget = gen.context_window - s.max_tokens - 16
     if s.context_tokens:
@@ -110,14 +121,31 @@ def answer_from_passages(question: str, hits: list[Hit], gen: Generator, s: AskS
     prompt = gen.render(messages)
     timings["prompt_tokens"] = float(gen.count_tokens(prompt))
     if not used or relevance < s.min_relevance:
-        return Answer(question, NOT_COVERED, [], used, prompt, gen.id, timings, abstained=True,
-                      raw_answer="", unsupported=[])
+        return Answer(
+            question,
+            NOT_COVERED,
+            [],
+            used,
+            prompt,
+            gen.id,
+            timings,
+            abstained=True,
+            raw_answer="",
+            unsupported=[],
+        )
     raw = _run(gen, messages, s, on_token, timings)
     return _checked(question, raw, used, prompt, gen.id, timings, s)
 
 
-def _checked(question: str, raw: str, used: list[Hit], prompt: str, model: str,
-             timings: dict[str, float], s: AskSettings) -> Answer:
+def _checked(
+    question: str,
+    raw: str,
+    used: list[Hit],
+    prompt: str,
+    model: str,
+    timings: dict[str, float],
+    s: AskSettings,
+) -> Answer:
     if not raw or cit.is_abstention(raw):
         return Answer(question, NOT_COVERED, [], used, prompt, model, timings, True, raw)
     sentences = cit.check(raw, [h.text for h in used], s.support_threshold)
@@ -128,8 +156,9 @@ def _checked(question: str, raw: str, used: list[Hit], prompt: str, model: str,
             seen.add(x.text.lower())
             kept.append(x)
     if not kept:
-        return Answer(question, NOT_COVERED, [], used, prompt, model, timings, True, raw,
-                      [x.text for x in sentences])
+        return Answer(
+            question, NOT_COVERED, [], used, prompt, model, timings, True, raw, [x.text for x in sentences]
+        )
     by_n: dict[int, list[cit.CheckedSentence]] = {}
     for x in kept:
         for n in x.kept + x.inferred:
@@ -137,19 +166,42 @@ def _checked(question: str, raw: str, used: list[Hit], prompt: str, model: str,
     citations = []
     for n, xs in sorted(by_n.items()):
         h = used[n - 1]
-        citations.append(Citation(n, h.source, h.section, h.page,
-                                  cit.best_quote(h.text, [x.text for x in xs]),
-                                  round(max(x.score[n] for x in xs), 3),
-                                  inferred=all(n in x.inferred for x in xs)))
+        citations.append(
+            Citation(
+                n,
+                h.source,
+                h.section,
+                h.page,
+                cit.best_quote(h.text, [x.text for x in xs]),
+                round(max(x.score[n] for x in xs), 3),
+                inferred=all(n in x.inferred for x in xs),
+            )
+        )
     text = " ".join(f"{x.text} " + "".join(f"[{n}]" for n in x.kept + x.inferred) for x in kept)
-    return Answer(question, text.strip(), citations, used, prompt, model, timings, False, raw,
-                  [x.text for x in sentences if not x.supported])
+    return Answer(
+        question,
+        text.strip(),
+        citations,
+        used,
+        prompt,
+        model,
+        timings,
+        False,
+        raw,
+        [x.text for x in sentences if not x.supported],
+    )
 
 
-def ask(question: str, kb: str | os.PathLike[str] | KnowledgeBase | None = None,
-        model: str | Generator | None = None, adapter: str | None = None,
-        settings: AskSettings | None = None, filters: Filters | None = None,
-        on_token: OnToken | None = None, query: str | None = None) -> Answer:
+def ask(
+    question: str,
+    kb: str | os.PathLike[str] | KnowledgeBase | None = None,
+    model: str | Generator | None = None,
+    adapter: str | None = None,
+    settings: AskSettings | None = None,
+    filters: Filters | None = None,
+    on_token: OnToken | None = None,
+    query: str | None = None,
+) -> Answer:
     """Answer a question from the KB's passages (or from the model alone when ``kb`` is None)."""
     s = settings or AskSettings()
     t0 = time.perf_counter()
@@ -159,8 +211,18 @@ def ask(question: str, kb: str | os.PathLike[str] | KnowledgeBase | None = None,
         messages = alone_messages(question, s.sentences)
         raw = _run(gen, messages, s, on_token, timings)
         timings["total_s"] = time.perf_counter() - t0
-        return Answer(question, raw, [], [], gen.render(messages), gen.id, timings,
-                      abstained=cit.is_abstention(raw), raw_answer=raw, query=question)
+        return Answer(
+            question,
+            raw,
+            [],
+            [],
+            gen.render(messages),
+            gen.id,
+            timings,
+            abstained=cit.is_abstention(raw),
+            raw_answer=raw,
+            query=question,
+        )
     opened = kb if isinstance(kb, KnowledgeBase) else KnowledgeBase.open(kb)
     try:
         t1 = time.perf_counter()

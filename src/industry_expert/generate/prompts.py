@@ -32,18 +32,24 @@ def neutralize(text: str) -> str:
 
 def format_passage(n: int, hit: Hit, text: str | None = None) -> str:
     where = hit.source + (f", page {hit.page}" if hit.page else "")
-    return (f'<passage id="{n}" source="{neutralize(where)}" section="{neutralize(hit.section)}">\n'
-            f"{neutralize(text if text is not None else hit.text)}\n</passage>")
+    return (
+        f'<passage id="{n}" source="{neutralize(where)}" section="{neutralize(hit.section)}">\n'
+        f"{neutralize(text if text is not None else hit.text)}\n</passage>"
+    )
 
 
 def rag_messages(question: str, passages: list[str], sentences: int = 3) -> list[dict[str, str]]:
     """``passages`` are formatted, in relevance order; they are shown best-last (next to the
     question, where small models read best) while keeping their numbers."""
     body = "\n\n".join(reversed(passages))
-    return [{"role": "system", "content": SYSTEM_RAG.format(sentences=sentences)},
-            {"role": "user", "content": f"<passages>\n{body}\n</passages>\n\nQuestion: {question}"}]
+    return [
+        {"role": "system", "content": SYSTEM_RAG.format(sentences=sentences)},
+        {"role": "user", "content": f"<passages>\n{body}\n</passages>\n\nQuestion: {question}"},
+    ]
 
 
 def alone_messages(question: str, sentences: int = 3) -> list[dict[str, str]]:
-    return [{"role": "system", "content": SYSTEM_ALONE.format(sentences=sentences)},
-            {"role": "user", "content": question}]
+    return [
+        {"role": "system", "content": SYSTEM_ALONE.format(sentences=sentences)},
+        {"role": "user", "content": question},
+    ]

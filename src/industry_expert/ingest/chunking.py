@@ -28,7 +28,7 @@ def _split_long(text: str, budget: int) -> list[str]:
         if count_tokens(sentence) <= budget:
             pieces.append(sentence)
             continue
-        words, cur = sentence.split(), []
+        words, cur = sentence.split(), list[str]()
         for word in words:
             if cur and count_tokens(" ".join([*cur, word])) > budget:
                 pieces.append(" ".join(cur))
@@ -83,13 +83,16 @@ def render_row(header: list[str], row: list[str]) -> str:
     return " | ".join(f"{h}: {v}" for h, v in zip(header, row) if v != "")
 
 
-def table_groups(header: list[str], rows: list[list[str]], s: ChunkSettings) -> Iterator[tuple[int, int, str]]:
+def table_groups(
+    header: list[str], rows: list[list[str]], s: ChunkSettings
+) -> Iterator[tuple[int, int, str]]:
     """Groups of rows (first row no., last row no., text); every group names the columns."""
-    start, lines = 0, []
+    start, lines = 0, list[str]()
     for i, row in enumerate(rows):
         line = render_row(header, row)
-        if lines and (len(lines) >= s.table_rows_max
-                      or count_tokens("\n".join([*lines, line])) > s.max_tokens):
+        if lines and (
+            len(lines) >= s.table_rows_max or count_tokens("\n".join([*lines, line])) > s.max_tokens
+        ):
             yield start + 1, i, "\n".join(lines)
             start, lines = i, []
         lines.append(line)
@@ -114,8 +117,9 @@ class _Sections:
         return " > ".join([self.title] + [t for _, t in self.stack])
 
 
-def chunk_blocks(doc_id: str, title: str, blocks: list[Block], s: ChunkSettings,
-                 base_meta: dict | None = None) -> list[Chunk]:
+def chunk_blocks(
+    doc_id: str, title: str, blocks: list[Block], s: ChunkSettings, base_meta: dict | None = None
+) -> list[Chunk]:
     """Cut a document's blocks into chunks that never cross a section boundary."""
     sections = _Sections(title)
     chunks: list[Chunk] = []

@@ -42,8 +42,9 @@ def _hidden(rel: Path) -> bool:
     return any(part.startswith(".") for part in rel.parts)
 
 
-def discover(args: list[str], table: str | None = None, query: str | None = None,
-             exclude: list[str] | None = None) -> Discovery:
+def discover(
+    args: list[str], table: str | None = None, query: str | None = None, exclude: list[str] | None = None
+) -> Discovery:
     """Folders are walked recursively (hidden entries skipped); ``exclude`` holds absolute paths."""
     found = Discovery([], [], [], [])
     excluded = [os.path.abspath(e) for e in exclude or []]
@@ -57,7 +58,7 @@ def discover(args: list[str], table: str | None = None, query: str | None = None
 
     for arg in args:
         if arg.startswith("sqlite:///"):
-            path = Path(arg[len("sqlite:///"):])
+            path = Path(arg[len("sqlite:///") :])
             add(Source(path, os.path.abspath(path), table=table, query=query))
             continue
         matches = sorted(glob.glob(arg, recursive=True)) if glob.has_magic(arg) else [arg]

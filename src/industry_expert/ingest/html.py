@@ -39,8 +39,13 @@ def load(path: Path) -> list[Parsed]:
                 blocks.append(Block("list_item" if el.name == "li" else "paragraph", text))
     blocks = require_text(blocks)
     h1 = next((b.text for b in blocks if b.kind == "heading" and b.level == 1), "")
-    return [Parsed(title=h1 or page_title or title_from_path(path), blocks=blocks,
-                   metadata={"page_title": page_title} if page_title else {})]
+    return [
+        Parsed(
+            title=h1 or page_title or title_from_path(path),
+            blocks=blocks,
+            metadata={"page_title": page_title} if page_title else {},
+        )
+    ]
 
 
 def _table(el) -> list[Block]:  # type: ignore[no-untyped-def]

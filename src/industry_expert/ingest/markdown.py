@@ -14,7 +14,7 @@ def load(path: Path) -> list[Parsed]:
     text = read_text(path)
     if text.startswith("---\n"):  # YAML front matter is metadata, not prose
         end = text.find("\n---", 4)
-        text = text[end + 4:] if end > 0 else text
+        text = text[end + 4 :] if end > 0 else text
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
     blocks: list[Block] = []
     in_list = 0
@@ -52,4 +52,3 @@ def load(path: Path) -> list[Parsed]:
     blocks = require_text(blocks)
     title = next((b.text for b in blocks if b.kind == "heading"), title_from_path(path))
     return [Parsed(title=title, blocks=blocks)]
-

@@ -36,12 +36,18 @@ def load(path: Path) -> list[Parsed]:
     blocks = require_text(blocks)
     meta_title = ""
     try:
-        meta_title = clean((reader.metadata or {}).get("/Title", "") or "")
+        info = reader.metadata
+        meta_title = clean(str(info.get("/Title", "") or "")) if info else ""
     except Exception:  # noqa: BLE001 - metadata is optional
         meta_title = ""
     first_heading = next((b.text for b in blocks if b.kind == "heading"), "")
-    return [Parsed(title=meta_title or first_heading or title_from_path(path), blocks=blocks,
-                   metadata={"pages": len(pages)})]
+    return [
+        Parsed(
+            title=meta_title or first_heading or title_from_path(path),
+            blocks=blocks,
+            metadata={"pages": len(pages)},
+        )
+    ]
 
 
 def _shape(line: str) -> str:
@@ -64,8 +70,7 @@ def strip_running_lines(pages: list[str], edge: int = 3) -> list[str]:
         lines = text.splitlines()
         nonblank = [i for i, ln in enumerate(lines) if ln.strip()]
         edges = set(nonblank[:edge] + nonblank[-edge:])
-        out.append("\n".join(ln for i, ln in enumerate(lines)
-                             if not (i in edges and _shape(ln) in running)))
+        out.append("\n".join(ln for i, ln in enumerate(lines) if not (i in edges and _shape(ln) in running)))
     return out
 
 

@@ -60,8 +60,7 @@ class IngestReport:
         d = asdict(self)
         d.update({k: self.count(k) for k in ("ingested", "unchanged", "removed", "failed", "skipped")})
         d["chunks_per_second"] = round(self.chunks_per_second, 2)
-        d["errors"] = [{"source": f.source, "reason": f.reason} for f in self.files
-                       if f.status == "failed"]
+        d["errors"] = [{"source": f.source, "reason": f.reason} for f in self.files if f.status == "failed"]
         return d
 
 
@@ -154,8 +153,9 @@ class _Job:
             size = path.stat().st_size
             limit = self.settings.ingest.max_file_mb
             if size > limit * 1024 * 1024:
-                raise LoadError(f"file is {size / 1048576:.1f} MB, over the {limit:g} MB limit "
-                                f"(ingest.max_file_mb)")
+                raise LoadError(
+                    f"file is {size / 1048576:.1f} MB, over the {limit:g} MB limit (ingest.max_file_mb)"
+                )
             if size == 0:
                 raise LoadError("empty file")
             return path.read_bytes()
@@ -185,15 +185,29 @@ class _Job:
             return sqlite.load(src.path, table=src.table, query=src.query)
         return loader_for(src.path)(src.path)
 
-    def _prepare(self, src: Source, p: Parsed, fmt: str, doc_id: str, content_hash: str,
-                 file_hash: str, result: FileResult) -> None:
+    def _prepare(
+        self,
+        src: Source,
+        p: Parsed,
+        fmt: str,
+        doc_id: str,
+        content_hash: str,
+        file_hash: str,
+        result: FileResult,
+    ) -> None:
         meta = {**p.metadata, "format": fmt}
         chunks = chunk_blocks(doc_id, p.title, p.blocks, self.kb.chunking)
         record = DocumentRecord(
-            doc_id=doc_id, source=src.display, abs_path=src.abs_path, type=fmt, title=p.title,
+            doc_id=doc_id,
+            source=src.display,
+            abs_path=src.abs_path,
+            type=fmt,
+            title=p.title,
             content_hash=content_hash,
             summary=summarize(p.title, p.blocks, self.settings.ingest.summary_words),
-            file_hash=file_hash, metadata=meta)
+            file_hash=file_hash,
+            metadata=meta,
+        )
         self.wave.append(_Pending(result, record, chunks))
 
     def flush(self) -> None:
@@ -208,8 +222,7 @@ class _Job:
         for i, p in enumerate(self.wave):
             n = len(p.chunks)
             old = self.existing.get(p.record.doc_id)
-            self.kb.store.upsert(p.record, p.chunks, vectors[offset:offset + n],
-                                 vectors[len(texts) + i])
+            self.kb.store.upsert(p.record, p.chunks, vectors[offset : offset + n], vectors[len(texts) + i])
             offset += n
             self.report.chunks_added += n
             self.report.chunks_removed += old.n_chunks if old else 0
@@ -229,9 +242,15 @@ class _Job:
             self.report.files.append(FileResult(source, "removed", len(docs), removed))
 
 
-def ingest(paths: list[str], kb_path: str | os.PathLike[str], settings: Settings | None = None,
-           explicit: set[str] | None = None, table: str | None = None, query: str | None = None,
-           progress: bool = False) -> IngestReport:
+def ingest(
+    paths: list[str],
+    kb_path: str | os.PathLike[str],
+    settings: Settings | None = None,
+    explicit: set[str] | None = None,
+    table: str | None = None,
+    query: str | None = None,
+    progress: bool = False,
+) -> IngestReport:
     """Ingest files, folders, globs and databases into the KB at ``kb_path`` (created if new)."""
     settings = settings or Settings()
     started = time.time()

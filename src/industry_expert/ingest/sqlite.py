@@ -27,12 +27,23 @@ def load(path: Path, table: str | None = None, query: str | None = None) -> list
         try:
             if query:
                 return [_document(con, query, f"query:{_short_hash(query)}", "query", path)]
-            names = [table] if table else [r[0] for r in con.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
-                "ORDER BY name")]
-            if table and not con.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type IN ('table','view') AND name=?",
-                    (table,)).fetchone():
+            names = (
+                [table]
+                if table
+                else [
+                    r[0]
+                    for r in con.execute(
+                        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' "
+                        "ORDER BY name"
+                    )
+                ]
+            )
+            if (
+                table
+                and not con.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type IN ('table','view') AND name=?", (table,)
+                ).fetchone()
+            ):
                 raise LoadError(f"no table named '{table}'")
             docs = [_document(con, f'SELECT * FROM "{n}"', f"table:{n}", n, path) for n in names]
         finally:
@@ -58,8 +69,9 @@ def _document(con: sqlite3.Connection, sql: str, part: str, name: str, path: Pat
     meta = {"table": name, "columns": header, "rows": len(rows)}
     if part.startswith("query:"):
         meta["query"] = sql
-    return Parsed(title=f"{path.name} {name}", blocks=blocks, part=part, metadata=meta,
-                  content_hash=digest.hexdigest())
+    return Parsed(
+        title=f"{path.name} {name}", blocks=blocks, part=part, metadata=meta, content_hash=digest.hexdigest()
+    )
 
 
 def _short_hash(text: str) -> str:

@@ -19,8 +19,7 @@ def summarize(title: str, blocks: list[Block], max_words: int = 60) -> str:
         for t in tables:
             header, rows = t.header or [], t.rows or []
             sample = "; ".join(f"{h}: {v}" for h, v in zip(header, rows[0]) if v) if rows else ""
-            parts.append(f"Table with {len(rows)} rows; columns: {', '.join(header)}. "
-                         f"First row: {sample}.")
+            parts.append(f"Table with {len(rows)} rows; columns: {', '.join(header)}. First row: {sample}.")
         return _cap(f"{title}. {' '.join(parts)}".split(), max_words * 2)
     if records:
         keys = sorted({k for r in records for k in (r.meta or {}) if k != "record"})

@@ -32,8 +32,11 @@ def load_csv(path: Path) -> list[Parsed]:
         raise LoadError("CSV has a header but no data rows" if rows else "empty CSV")
     _check_header(rows[0])
     block = Block("table", "", header=rows[0], rows=rows[1:])
-    return [Parsed(title=title_from_path(path), blocks=[block],
-                   metadata={"columns": rows[0], "rows": len(rows) - 1})]
+    return [
+        Parsed(
+            title=title_from_path(path), blocks=[block], metadata={"columns": rows[0], "rows": len(rows) - 1}
+        )
+    ]
 
 
 def _sniff(text: str) -> str:

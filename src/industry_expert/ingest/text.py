@@ -36,8 +36,9 @@ def paragraphs_to_blocks(paragraphs: list[list[str]]) -> list[Block]:
         for line in lines:
             if _BULLET.match(line):
                 if item:
-                    blocks.append(Block("list_item" if _BULLET.match(item[0]) else "paragraph",
-                                        clean(" ".join(item))))
+                    blocks.append(
+                        Block("list_item" if _BULLET.match(item[0]) else "paragraph", clean(" ".join(item)))
+                    )
                 item = [line]
             else:
                 item.append(line)

@@ -16,7 +16,9 @@ class Embedder(Protocol):
 
     id: str
     """Stable identity recorded in a KB manifest (same id = same vector space)."""
-    dim: int
+
+    @property
+    def dim(self) -> int: ...
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         """Return a float32 array of shape (len(texts), dim)."""
@@ -54,9 +56,7 @@ def load_embedder(spec: str) -> Embedder:
     """``minilm`` | ``st:PATH_OR_ID`` | ``openai:MODEL[@BASE_URL]``."""
     kind, _, arg = spec.partition(":")
     if kind not in BACKENDS:
-        raise ConfigError(
-            f"unknown embedder '{spec}' (use minilm, st:PATH, or openai:MODEL@BASE_URL)"
-        )
+        raise ConfigError(f"unknown embedder '{spec}' (use minilm, st:PATH, or openai:MODEL@BASE_URL)")
     if kind != "minilm" and not arg:
         raise ConfigError(f"embedder spec '{spec}' needs a model after '{kind}:'")
     return BACKENDS[kind](arg)

@@ -25,8 +25,13 @@ class Generator(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
 
-    def stream(self, messages: Messages, max_tokens: int = 256, temperature: float = 0.0,
-               stop: list[str] | None = None) -> Iterator[str]: ...
+    def stream(
+        self,
+        messages: Messages,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]: ...
 
 
 def generate(gen: Generator, messages: Messages, **kwargs: object) -> str:
@@ -60,7 +65,11 @@ def _openai(arg: str, adapter: str | None) -> Generator:
 
 
 BACKENDS: dict[str, Callable[[str, str | None], Generator]] = {
-    "smollm2": _bundled, "gguf": _gguf, "hf": _hf, "openai": _openai}
+    "smollm2": _bundled,
+    "gguf": _gguf,
+    "hf": _hf,
+    "openai": _openai,
+}
 
 
 def parse_model_spec(spec: str | None) -> tuple[str, str]:
@@ -73,8 +82,9 @@ def parse_model_spec(spec: str | None) -> tuple[str, str]:
         return "gguf", spec.removeprefix("gguf:")
     kind, sep, arg = spec.partition(":")
     if not sep or kind not in BACKENDS or not arg:
-        raise ConfigError(f"unknown model spec '{spec}' (use smollm2, a .gguf path, hf:ID_OR_PATH or "
-                          f"openai:NAME@BASE_URL)")
+        raise ConfigError(
+            f"unknown model spec '{spec}' (use smollm2, a .gguf path, hf:ID_OR_PATH or openai:NAME@BASE_URL)"
+        )
     return kind, arg
 
 

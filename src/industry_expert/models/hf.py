@@ -38,9 +38,10 @@ class HFGenerator:
             self.model = PeftModel.from_pretrained(self.model, adapter)
         self.model.eval()
         model_type = getattr(self.model.config, "model_type", "")
-        self.template = self.tokenizer.chat_template or FALLBACK_BY_ARCHITECTURE.get(model_type)
-        if not self.template:
+        template = self.tokenizer.chat_template or FALLBACK_BY_ARCHITECTURE.get(model_type)
+        if not template:
             raise ModelError(f"'{name_or_path}' has no chat template (a base model?)")
+        self.template: str = template
         self.context_window = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self.id = f"hf:{name_or_path}" + (f"+adapter:{Path(adapter).name}" if adapter else "")
 
@@ -51,19 +52,31 @@ class HFGenerator:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def stream(self, messages: Messages, max_tokens: int = 256, temperature: float = 0.0,
-               stop: list[str] | None = None) -> Iterator[str]:
+    def stream(
+        self,
+        messages: Messages,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
         import torch
         from transformers import TextIteratorStreamer
 
         inputs = self.tokenizer(self.render(messages), return_tensors="pt", add_special_tokens=False)
         n = inputs["input_ids"].shape[1]
         if n + max_tokens > self.context_window:
-            raise ModelError(f"prompt is {n} tokens; with {max_tokens} to generate it overflows the "
-                             f"context window of {self.context_window} tokens")
+            raise ModelError(
+                f"prompt is {n} tokens; with {max_tokens} to generate it overflows the "
+                f"context window of {self.context_window} tokens"
+            )
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        kwargs = dict(**inputs, max_new_tokens=max_tokens, streamer=streamer,
-                      do_sample=temperature > 0, pad_token_id=self.tokenizer.eos_token_id)
+        kwargs = dict(
+            **inputs,
+            max_new_tokens=max_tokens,
+            streamer=streamer,
+            do_sample=temperature > 0,
+            pad_token_id=self.tokenizer.eos_token_id,
+        )
         if temperature > 0:
             kwargs["temperature"] = temperature
         errors: list[BaseException] = []

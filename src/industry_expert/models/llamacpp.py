@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from industry_expert.errors import ModelError
 from industry_expert.models.generators import Messages
@@ -34,24 +35,33 @@ def check_gguf(path: Path) -> None:
 class LlamaCppGenerator:
     """Renders the GGUF's own chat template itself, so the exact prompt is known and returned."""
 
-    def __init__(self, path: Path, n_ctx: int | None = None, lora_path: str | None = None,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, path: Path, n_ctx: int | None = None, lora_path: str | None = None, seed: int = 0
+    ) -> None:
         check_gguf(path)
         from llama_cpp import Llama
 
         threads = num_threads()
-        kwargs = {"n_threads": threads, "n_threads_batch": threads} if threads else {}
+        kwargs: dict[str, Any] = {"n_threads": threads, "n_threads_batch": threads} if threads else {}
         try:
-            self.llm = Llama(model_path=str(path), n_ctx=n_ctx or DEFAULT_CONTEXT, verbose=False,
-                             seed=seed, lora_path=lora_path, **kwargs)
+            self.llm = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx or DEFAULT_CONTEXT,
+                verbose=False,
+                seed=seed,
+                lora_path=lora_path,
+                **kwargs,
+            )
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{path}: llama.cpp could not load the model: {exc}") from exc
         meta = self.llm.metadata
         arch = meta.get("general.architecture", "")
-        self.template = meta.get("tokenizer.chat_template") or FALLBACK_BY_ARCHITECTURE.get(arch)
-        if not self.template:
-            raise ModelError(f"{path}: the GGUF has no chat template (a base model?); use an "
-                             f"instruct/chat model")
+        template = meta.get("tokenizer.chat_template") or FALLBACK_BY_ARCHITECTURE.get(arch)
+        if not template:
+            raise ModelError(
+                f"{path}: the GGUF has no chat template (a base model?); use an instruct/chat model"
+            )
+        self.template: str = template
         self.add_bos = meta.get("tokenizer.ggml.add_bos_token", "true") == "true"
         self.bos = self._piece(self.llm.token_bos())
         self.eos = self._piece(self.llm.token_eos())
@@ -73,15 +83,23 @@ class LlamaCppGenerator:
     def count_tokens(self, text: str) -> int:
         return len(self.tokens(text))
 
-    def stream(self, messages: Messages, max_tokens: int = 256, temperature: float = 0.0,
-               stop: list[str] | None = None) -> Iterator[str]:
+    def stream(
+        self,
+        messages: Messages,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
         prompt = self.tokens(self.render(messages))
         if len(prompt) + max_tokens > self.context_window:
-            raise ModelError(f"prompt is {len(prompt)} tokens; with {max_tokens} to generate it "
-                             f"overflows the context window of {self.context_window} tokens")
+            raise ModelError(
+                f"prompt is {len(prompt)} tokens; with {max_tokens} to generate it "
+                f"overflows the context window of {self.context_window} tokens"
+            )
         self.llm.reset()
-        for chunk in self.llm.create_completion(prompt, max_tokens=max_tokens, temperature=temperature,
-                                                stop=stop or [], stream=True):
+        for chunk in self.llm.create_completion(
+            prompt, max_tokens=max_tokens, temperature=temperature, stop=stop or [], stream=True
+        ):
             text = chunk["choices"][0]["text"]  # type: ignore[index]
             if text:
                 yield text

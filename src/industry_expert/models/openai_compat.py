@@ -21,8 +21,9 @@ def api_key_from_env() -> str | None:
 def post_error(url: str, resp: Any) -> NoReturn:
     """Raise a one-line ModelError for an HTTP error response."""
     if resp.status_code in (401, 403):
-        raise ModelError(f"{url} rejected the API key (HTTP {resp.status_code}); "
-                         f"set {KEY_VARS[0]} or {KEY_VARS[1]}")
+        raise ModelError(
+            f"{url} rejected the API key (HTTP {resp.status_code}); set {KEY_VARS[0]} or {KEY_VARS[1]}"
+        )
     raise ModelError(f"{url} answered HTTP {resp.status_code}: {resp.text[:300]}")
 
 
@@ -54,8 +55,14 @@ def _pooled(embedding: list) -> list[float]:
 class OpenAIEmbedder:
     """Inputs per request: ``batch_size`` (default 64, or ``IE_EMBED_BATCH_SIZE``)."""
 
-    def __init__(self, model: str, base_url: str = DEFAULT_BASE_URL, api_key: str | None = None,
-                 timeout: float = 60.0, batch_size: int | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        base_url: str = DEFAULT_BASE_URL,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        batch_size: int | None = None,
+    ) -> None:
         self.batch_size = batch_size or int(os.environ.get("IE_EMBED_BATCH_SIZE", "64"))
         self.model = model
         self.base_url = base_url.rstrip("/")
@@ -78,17 +85,22 @@ class OpenAIEmbedder:
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         out: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
-            batch = list(texts[start:start + self.batch_size])
-            body = post_json(f"{self.base_url}/embeddings", {"model": self.model, "input": batch},
-                             self.api_key, self.timeout)
+            batch = list(texts[start : start + self.batch_size])
+            body = post_json(
+                f"{self.base_url}/embeddings",
+                {"model": self.model, "input": batch},
+                self.api_key,
+                self.timeout,
+            )
             try:
                 items = sorted(body["data"], key=lambda d: d["index"])
                 vectors = [_pooled(item["embedding"]) for item in items]
             except (KeyError, TypeError) as exc:
                 raise ModelError(f"{self.base_url}/embeddings: unexpected response shape") from exc
             if len(vectors) != len(batch):
-                raise ModelError(f"{self.base_url}/embeddings returned {len(vectors)} vectors "
-                                 f"for {len(batch)} inputs")
+                raise ModelError(
+                    f"{self.base_url}/embeddings returned {len(vectors)} vectors for {len(batch)} inputs"
+                )
             out.extend(vectors)
         if len({len(v) for v in out}) > 1:
             raise ModelError(f"{self.base_url}/embeddings returned vectors of varying length")
@@ -102,8 +114,14 @@ class OpenAIChatGenerator:
     """Any OpenAI-compatible ``/v1/chat/completions`` server (vLLM, Ollama, llama.cpp, Azure/OpenAI).
     The server applies the model's chat template; ``render`` returns the exact JSON messages sent."""
 
-    def __init__(self, model: str, base_url: str = DEFAULT_BASE_URL, api_key: str | None = None,
-                 timeout: float = 120.0, context_window: int | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        base_url: str = DEFAULT_BASE_URL,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        context_window: int | None = None,
+    ) -> None:
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key if api_key is not None else api_key_from_env()
@@ -125,15 +143,25 @@ class OpenAIChatGenerator:
         """Servers do not expose their tokenizer: a conservative estimate (about 3.5 chars/token)."""
         return int(len(text) / 3.5) + 1
 
-    def stream(self, messages: list[dict[str, str]], max_tokens: int = 256, temperature: float = 0.0,
-               stop: list[str] | None = None) -> Iterator[str]:
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
         import json
 
         import httpx
 
         url = f"{self.base_url}/chat/completions"
-        payload = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
-                   "temperature": temperature, "stream": True}
+        payload = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stream": True,
+        }
         if stop:
             payload["stop"] = stop
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}

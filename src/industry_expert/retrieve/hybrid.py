@@ -15,8 +15,14 @@ from industry_expert.types import Hit
 Mode = Literal["hybrid", "dense", "bm25"]
 
 
-def retrieve(kb: KnowledgeBase, query: str, k: int = 5, filters: Filters | None = None,
-             mode: Mode = "hybrid", settings: RetrieveSettings | None = None) -> list[Hit]:
+def retrieve(
+    kb: KnowledgeBase,
+    query: str,
+    k: int = 5,
+    filters: Filters | None = None,
+    mode: Mode = "hybrid",
+    settings: RetrieveSettings | None = None,
+) -> list[Hit]:
     """Best-first hits. ``mode`` selects one retriever alone (for comparison) or the hybrid."""
     s = settings or RetrieveSettings()
     n = max(s.candidates, k)
@@ -36,10 +42,18 @@ def retrieve(kb: KnowledgeBase, query: str, k: int = 5, filters: Filters | None 
     candidates = list(dict.fromkeys([i for i, _ in dense] + [i for i, _ in lexical]))
     doc_of = {cid: h.doc_id for cid, h in store.hits(candidates).items()}
     by_doc = order_by_documents(candidates, doc_of, doc_rank)
-    fused = rrf([[i for i, _ in dense], [i for i, _ in lexical], by_doc],
-                [s.weight_dense, s.weight_bm25, s.weight_summary], s.rrf_k)
-    return _finish(kb, [(int(i), sc) for i, sc in fused], k, s,
-                   {"dense": dense, "bm25": lexical, "summary": [(c, 0.0) for c in by_doc]})
+    fused = rrf(
+        [[i for i, _ in dense], [i for i, _ in lexical], by_doc],
+        [s.weight_dense, s.weight_bm25, s.weight_summary],
+        s.rrf_k,
+    )
+    return _finish(
+        kb,
+        [(int(i), sc) for i, sc in fused],
+        k,
+        s,
+        {"dense": dense, "bm25": lexical, "summary": [(c, 0.0) for c in by_doc]},
+    )
 
 
 def _summary_ranks(kb: KnowledgeBase, qvec, query: str, n: int, rrf_k: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -49,8 +63,13 @@ def _summary_ranks(kb: KnowledgeBase, qvec, query: str, n: int, rrf_k: int) -> d
     return {str(doc): rank for rank, (doc, _) in enumerate(fused, start=1)}
 
 
-def _finish(kb: KnowledgeBase, ranked: list[tuple[int, float]], k: int, s: RetrieveSettings,
-            lists: dict[str, list[tuple[int, float]]]) -> list[Hit]:
+def _finish(
+    kb: KnowledgeBase,
+    ranked: list[tuple[int, float]],
+    k: int,
+    s: RetrieveSettings,
+    lists: dict[str, list[tuple[int, float]]],
+) -> list[Hit]:
     pool = [i for i, _ in ranked[: k * 3]]
     if not pool:
         return []
@@ -67,9 +86,14 @@ def _finish(kb: KnowledgeBase, ranked: list[tuple[int, float]], k: int, s: Retri
     return out
 
 
-def search(query: str, kb: str | os.PathLike[str] | KnowledgeBase, k: int = 5,
-           filters: Filters | None = None, mode: Mode = "hybrid",
-           settings: RetrieveSettings | None = None) -> list[Hit]:
+def search(
+    query: str,
+    kb: str | os.PathLike[str] | KnowledgeBase,
+    k: int = 5,
+    filters: Filters | None = None,
+    mode: Mode = "hybrid",
+    settings: RetrieveSettings | None = None,
+) -> list[Hit]:
     """Search a KB directory (or an open :class:`KnowledgeBase`)."""
     if isinstance(kb, KnowledgeBase):
         return retrieve(kb, query, k, filters, mode, settings)

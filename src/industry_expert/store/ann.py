@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,8 +32,9 @@ def _faiss():  # type: ignore[no-untyped-def]
 
     from industry_expert.models.threads import num_threads
 
-    if num_threads():
-        faiss.omp_set_num_threads(num_threads())
+    threads = num_threads()
+    if threads:
+        faiss.omp_set_num_threads(threads)
     return faiss
 
 
@@ -40,7 +42,7 @@ class AnnIndex:
     def __init__(self, directory: Path, dim: int) -> None:
         self.directory = directory
         self.dim = dim
-        self.index = None
+        self.index: Any = None
         self.max_id = 0
         self.kind = "none"
 
@@ -59,8 +61,7 @@ class AnnIndex:
     def _add(self, batches: Iterator[tuple[np.ndarray, np.ndarray]]) -> None:
         for ids, vecs in batches:
             if len(ids):
-                self.index.add_with_ids(np.ascontiguousarray(vecs, dtype=np.float32),
-                                        ids.astype(np.int64))
+                self.index.add_with_ids(np.ascontiguousarray(vecs, dtype=np.float32), ids.astype(np.int64))
                 self.max_id = max(self.max_id, int(ids.max()))
 
     def rebuild(self, live: int, db_max: int, batches: Batches) -> None:
@@ -70,8 +71,7 @@ class AnnIndex:
         self.max_id = db_max
 
     # -- syncing with the database ---------------------------------------------------
-    def sync(self, live: int, live_upto_max: Callable[[int], int], db_max: int,
-             batches: Batches) -> bool:
+    def sync(self, live: int, live_upto_max: Callable[[int], int], db_max: int, batches: Batches) -> bool:
         """Make the index cover every live chunk; True when it changed (and should be saved)."""
         if self.index is None:
             self.load()
@@ -122,7 +122,7 @@ class AnnIndex:
         tmp = self.directory / f".ann-{self.max_id}.{os.getpid()}.tmp"
         _faiss().write_index(self.index, str(tmp))
         os.replace(tmp, target)
-        for max_id, path in self._files():
+        for _, path in self._files():
             if path != target:
                 path.unlink(missing_ok=True)
 

@@ -21,8 +21,9 @@ DOC_COLUMNS = ("source", "type", "doc_id", "title", "abs_path")
 class Store(Protocol):
     dim: int
 
-    def upsert(self, doc: DocumentRecord, chunks: list[Chunk], vectors: np.ndarray,
-               summary_vector: np.ndarray) -> None:
+    def upsert(
+        self, doc: DocumentRecord, chunks: list[Chunk], vectors: np.ndarray, summary_vector: np.ndarray
+    ) -> None:
         """Atomically replace a document and all its chunks (a crash leaves old or new, never a mix)."""
         ...
 

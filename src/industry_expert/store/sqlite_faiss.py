@@ -19,13 +19,15 @@ import numpy as np
 from industry_expert.errors import KBError
 from industry_expert.store.ann import AnnIndex
 from industry_expert.store.base import DOC_COLUMNS, Filters
-from industry_expert.store.text_query import fts_query
+from industry_expert.store.text_query import fts_query, terms
 from industry_expert.types import Chunk, DocumentRecord, Hit
 
 DB_NAME = "kb.sqlite"
 EXACT_FILTERED_MAX = 20_000
 """Filtered dense search is exact when the filter leaves at most this many chunks."""
 _TOKENIZE = "porter unicode61 tokenchars '-_'"
+PRUNE_DF = 2000
+"""Query terms more common than this (and than 2% of chunks) are left out of BM25 queries."""
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -58,6 +60,11 @@ CREATE TABLE IF NOT EXISTS ingest_runs(
   run_id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL, finished REAL,
   report TEXT);
 """
+TEMP_SCHEMA = f"""
+CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab USING fts5vocab(main, 'chunks_fts', 'row');
+CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms USING fts5(t, tokenize="{_TOKENIZE}");
+CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_terms_vocab USING fts5vocab(temp, 'query_terms', 'instance');
+"""
 _GLOB = re.compile(r"[*?\[]")
 
 
@@ -77,46 +84,74 @@ class SQLiteFaissStore:
         for tmp in self.directory.glob(".ann-*.tmp"):
             tmp.unlink(missing_ok=True)  # left by a killed writer
         try:
-            self.con = sqlite3.connect(self.directory / DB_NAME, isolation_level=None,
-                                       timeout=60.0, check_same_thread=False)
+            self.con = sqlite3.connect(
+                self.directory / DB_NAME, isolation_level=None, timeout=60.0, check_same_thread=False
+            )
             self.con.execute("PRAGMA journal_mode=WAL")
             self.con.execute("PRAGMA synchronous=NORMAL")
             self.con.executescript(SCHEMA)
+            self.con.executescript(TEMP_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise KBError(f"{self.directory / DB_NAME}: cannot open the KB database: {exc}") from exc
         self.ann = AnnIndex(self.directory, dim)
         self._ann_generation = -1
         self._summary_cache: tuple[int, list[str], np.ndarray] | None = None
+        self._count_cache: tuple[int, int] = (-1, 0)
 
     # -- writing ------------------------------------------------------------------------
     def _tx(self) -> _Transaction:
         return _Transaction(self.con)
 
     def _bump(self) -> None:
-        self.con.execute("INSERT INTO meta(key, value) VALUES('generation', '1') ON CONFLICT(key) "
-                         "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+        self.con.execute(
+            "INSERT INTO meta(key, value) VALUES('generation', '1') ON CONFLICT(key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
 
     def generation(self) -> int:
         row = self.con.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
         return int(row[0]) if row else 0
 
-    def upsert(self, doc: DocumentRecord, chunks: list[Chunk], vectors: np.ndarray,
-               summary_vector: np.ndarray) -> None:
+    def upsert(
+        self, doc: DocumentRecord, chunks: list[Chunk], vectors: np.ndarray, summary_vector: np.ndarray
+    ) -> None:
         if len(chunks) != len(vectors):
             raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
         with self._tx():
             self._delete_one(doc.doc_id)
             self.con.execute(
                 "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (doc.doc_id, doc.source, doc.abs_path, doc.type, doc.title, doc.content_hash,
-                 doc.file_hash, doc.summary, _blob(summary_vector), len(chunks),
-                 json.dumps(doc.metadata, ensure_ascii=False), doc.ingested_at or time.time()))
+                (
+                    doc.doc_id,
+                    doc.source,
+                    doc.abs_path,
+                    doc.type,
+                    doc.title,
+                    doc.content_hash,
+                    doc.file_hash,
+                    doc.summary,
+                    _blob(summary_vector),
+                    len(chunks),
+                    json.dumps(doc.metadata, ensure_ascii=False),
+                    doc.ingested_at or time.time(),
+                ),
+            )
             self.con.executemany(
                 "INSERT INTO chunks(doc_id, ordinal, text, section, page, metadata, vec) "
                 "VALUES (?,?,?,?,?,?,?)",
-                [(doc.doc_id, c.ordinal, c.text, c.section, c.page,
-                  json.dumps(c.metadata, ensure_ascii=False), _blob(v))
-                 for c, v in zip(chunks, vectors)])
+                [
+                    (
+                        doc.doc_id,
+                        c.ordinal,
+                        c.text,
+                        c.section,
+                        c.page,
+                        json.dumps(c.metadata, ensure_ascii=False),
+                        _blob(v),
+                    )
+                    for c, v in zip(chunks, vectors)
+                ],
+            )
             self._bump()
 
     def _delete_one(self, doc_id: str) -> int:
@@ -132,21 +167,36 @@ class SQLiteFaissStore:
 
     def log_run(self, started: float, report: dict[str, Any]) -> None:
         with self._tx():
-            self.con.execute("INSERT INTO ingest_runs(started, finished, report) VALUES (?,?,?)",
-                             (started, time.time(), json.dumps(report)))
+            self.con.execute(
+                "INSERT INTO ingest_runs(started, finished, report) VALUES (?,?,?)",
+                (started, time.time(), json.dumps(report)),
+            )
 
     def runs(self) -> list[dict[str, Any]]:
         rows = self.con.execute("SELECT started, finished, report FROM ingest_runs ORDER BY run_id")
         return [{"started": s, "finished": f, "report": json.loads(r or "{}")} for s, f, r in rows]
 
     # -- reading documents ---------------------------------------------------------------
-    _DOC_SELECT = ("SELECT doc_id, source, abs_path, type, title, content_hash, summary, "
-                   "file_hash, n_chunks, metadata, ingested_at FROM documents")
+    _DOC_SELECT = (
+        "SELECT doc_id, source, abs_path, type, title, content_hash, summary, "
+        "file_hash, n_chunks, metadata, ingested_at FROM documents"
+    )
 
     @staticmethod
     def _doc(row: tuple) -> DocumentRecord:
-        return DocumentRecord(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
-                              row[8], json.loads(row[9]), row[10])
+        return DocumentRecord(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+            row[8],
+            json.loads(row[9]),
+            row[10],
+        )
 
     def get_document(self, doc_id: str) -> DocumentRecord | None:
         row = self.con.execute(self._DOC_SELECT + " WHERE doc_id=?", (doc_id,)).fetchone()
@@ -167,8 +217,10 @@ class SQLiteFaissStore:
                 raise KBError(f"invalid filter field name '{key}'")
             else:
                 path = f"'$.\"{key}\"'"
-                clauses.append(f"CAST(COALESCE(json_extract(c.metadata, {path}), "
-                               f"json_extract(d.metadata, {path})) AS TEXT) {op} ?")
+                clauses.append(
+                    f"CAST(COALESCE(json_extract(c.metadata, {path}), "
+                    f"json_extract(d.metadata, {path})) AS TEXT) {op} ?"
+                )
             params.append(value)
         return (" AND ".join(clauses) or "1"), params
 
@@ -205,25 +257,59 @@ class SQLiteFaissStore:
         if not ids:
             return set()
         marks = ",".join("?" * len(ids))
-        return {r[0] for r in self.con.execute(
-            f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", ids)}
+        return {
+            r[0] for r in self.con.execute(f"SELECT chunk_id FROM chunks WHERE chunk_id IN ({marks})", ids)
+        }
+
+    def _prunable(self, query_terms: list[str]) -> list[str]:
+        """Drop the query terms found in more than PRUNE_DF chunks (and 2% of them) when at least
+        two rarer terms remain. FTS5 scores every chunk that matches any term, so very common
+        terms dominate the cost on large KBs while adding little to BM25 (their IDF is low)."""
+        total = self._chunk_count()
+        if total <= PRUNE_DF or len(query_terms) <= 2:
+            return query_terms
+        limit = max(PRUNE_DF, 0.02 * total)
+        self.con.execute("DELETE FROM temp.query_terms")
+        self.con.executemany(
+            "INSERT INTO temp.query_terms(rowid, t) VALUES (?, ?)", list(enumerate(query_terms, 1))
+        )
+        df = dict.fromkeys(query_terms, 0)
+        rows = self.con.execute(
+            "SELECT q.doc, COALESCE(v.doc, 0) FROM temp.query_terms_vocab q "
+            "LEFT JOIN temp.chunks_vocab v ON v.term = q.term"
+        )
+        for rowid, count in rows:
+            term = query_terms[rowid - 1]
+            df[term] = max(df[term], count)
+        rare = [t for t in query_terms if df[t] <= limit]
+        return rare if len(rare) >= 2 else sorted(query_terms, key=df.__getitem__)[:2]
+
+    def _chunk_count(self) -> int:
+        gen = self.generation()
+        if self._count_cache[0] != gen:
+            self._count_cache = (gen, int(self.con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]))
+        return self._count_cache[1]
 
     def lexical(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
-        match = fts_query(query)
+        match = " OR ".join(f'"{t}"' for t in self._prunable(terms(query)))
         if not match:
             return []
         where, params = self._where(filters)
         join = "JOIN chunks c ON c.chunk_id = f.rowid JOIN documents d USING(doc_id)" if filters else ""
-        sql = (f"SELECT f.rowid, -bm25(chunks_fts, 0.6, 1.0) AS s FROM chunks_fts f {join} "
-               f"WHERE chunks_fts MATCH ? AND {where} ORDER BY bm25(chunks_fts, 0.6, 1.0) LIMIT ?")
+        sql = (
+            f"SELECT f.rowid, -bm25(chunks_fts, 0.6, 1.0) AS s FROM chunks_fts f {join} "
+            f"WHERE chunks_fts MATCH ? AND {where} ORDER BY bm25(chunks_fts, 0.6, 1.0) LIMIT ?"
+        )
         return [(int(r), float(s)) for r, s in self.con.execute(sql, [match, *params, k])]
 
     def summary_lexical(self, query: str, k: int) -> list[tuple[str, float]]:
         match = fts_query(query)
         if not match:
             return []
-        sql = ("SELECT d.doc_id, -bm25(docs_fts, 1.0, 1.0) FROM docs_fts f JOIN documents d "
-               "ON d.rowid = f.rowid WHERE docs_fts MATCH ? ORDER BY bm25(docs_fts, 1.0, 1.0) LIMIT ?")
+        sql = (
+            "SELECT d.doc_id, -bm25(docs_fts, 1.0, 1.0) FROM docs_fts f JOIN documents d "
+            "ON d.rowid = f.rowid WHERE docs_fts MATCH ? ORDER BY bm25(docs_fts, 1.0, 1.0) LIMIT ?"
+        )
         return [(d, float(s)) for d, s in self.con.execute(sql, (match, k))]
 
     def summary_dense(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
@@ -243,31 +329,45 @@ class SQLiteFaissStore:
         if not chunk_ids:
             return {}
         marks = ",".join("?" * len(chunk_ids))
-        sql = ("SELECT c.chunk_id, c.doc_id, c.text, c.section, c.page, c.metadata, d.source, "
-               f"d.type, d.title FROM chunks c JOIN documents d USING(doc_id) "
-               f"WHERE c.chunk_id IN ({marks})")
+        sql = (
+            "SELECT c.chunk_id, c.doc_id, c.text, c.section, c.page, c.metadata, d.source, "
+            f"d.type, d.title FROM chunks c JOIN documents d USING(doc_id) "
+            f"WHERE c.chunk_id IN ({marks})"
+        )
         out = {}
         for cid, doc_id, text, section, page, meta, source, dtype, title in self.con.execute(sql, chunk_ids):
-            out[cid] = Hit(source=source, section=section, page=page, score=0.0, text=text,
-                           doc_id=doc_id, chunk_id=cid, type=dtype, title=title,
-                           metadata=json.loads(meta))
+            out[cid] = Hit(
+                source=source,
+                section=section,
+                page=page,
+                score=0.0,
+                text=text,
+                doc_id=doc_id,
+                chunk_id=cid,
+                type=dtype,
+                title=title,
+                metadata=json.loads(meta),
+            )
         return out
 
     def vectors(self, chunk_ids: list[int]) -> np.ndarray:
         out = np.zeros((len(chunk_ids), self.dim), dtype=np.float32)
         pos = {cid: i for i, cid in enumerate(chunk_ids)}
         for start in range(0, len(chunk_ids), 900):
-            part = chunk_ids[start:start + 900]
+            part = chunk_ids[start : start + 900]
             marks = ",".join("?" * len(part))
             for cid, vec in self.con.execute(
-                    f"SELECT chunk_id, vec FROM chunks WHERE chunk_id IN ({marks})", part):
+                f"SELECT chunk_id, vec FROM chunks WHERE chunk_id IN ({marks})", part
+            ):
                 out[pos[cid]] = np.frombuffer(vec, dtype=np.float32)
         return out
 
     # -- the derived ANN index ------------------------------------------------------------
     def _batches(self, after: int, upto: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        cur = self.con.execute("SELECT chunk_id, vec FROM chunks WHERE chunk_id > ? AND chunk_id <= ? "
-                               "ORDER BY chunk_id", (after, upto))
+        cur = self.con.execute(
+            "SELECT chunk_id, vec FROM chunks WHERE chunk_id > ? AND chunk_id <= ? ORDER BY chunk_id",
+            (after, upto),
+        )
         while rows := cur.fetchmany(4096):
             ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
@@ -277,13 +377,13 @@ class SQLiteFaissStore:
         gen = self.generation()
         if gen == self._ann_generation and not persist:
             return
-        live, db_max = self.con.execute(
-            "SELECT COUNT(*), COALESCE(MAX(chunk_id), 0) FROM chunks").fetchone()
+        live, db_max = self.con.execute("SELECT COUNT(*), COALESCE(MAX(chunk_id), 0) FROM chunks").fetchone()
         db_max = max(db_max, self._seq())
 
         def upto(max_id: int) -> int:
-            return int(self.con.execute("SELECT COUNT(*) FROM chunks WHERE chunk_id <= ?",
-                                        (max_id,)).fetchone()[0])
+            return int(
+                self.con.execute("SELECT COUNT(*) FROM chunks WHERE chunk_id <= ?", (max_id,)).fetchone()[0]
+            )
 
         changed = self.ann.sync(live, upto, db_max, self._batches)
         if changed or persist:
@@ -303,13 +403,20 @@ class SQLiteFaissStore:
     # -- housekeeping ------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         docs, chunks = self.con.execute(
-            "SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM chunks)").fetchone()
+            "SELECT (SELECT COUNT(*) FROM documents), (SELECT COUNT(*) FROM chunks)"
+        ).fetchone()
         by_type = dict(self.con.execute("SELECT type, COUNT(*) FROM documents GROUP BY type"))
         size = sum(p.stat().st_size for p in self.directory.iterdir() if p.is_file())
         if self.ann.index is None:
             self.ann.load()
-        return {"documents": docs, "chunks": chunks, "types": by_type, "size_bytes": size,
-                "ann_index": self.ann.kind, "store": self.name}
+        return {
+            "documents": docs,
+            "chunks": chunks,
+            "types": by_type,
+            "size_bytes": size,
+            "ann_index": self.ann.kind,
+            "store": self.name,
+        }
 
     def close(self) -> None:
         self.con.close()

@@ -29,13 +29,35 @@ def free_port() -> int:
 
 
 @contextmanager
-def llama_server(model: Path | None = None, embedding: bool = False, api_key: str | None = None,
-                 alias: str = "smollm2", n_ctx: int = 2048, timeout: float = 120.0) -> Iterator[str]:
+def llama_server(
+    model: Path | None = None,
+    embedding: bool = False,
+    api_key: str | None = None,
+    alias: str = "smollm2",
+    n_ctx: int = 2048,
+    timeout: float = 120.0,
+) -> Iterator[str]:
     """Yield the server's base URL (``http://127.0.0.1:PORT/v1``); stop it on exit."""
     port = free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model or bundled_gguf()),
-           "--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", "--n_threads_batch", "1",
-           "--n_ctx", str(n_ctx), "--model_alias", alias]
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model or bundled_gguf()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_threads",
+        "1",
+        "--n_threads_batch",
+        "1",
+        "--n_ctx",
+        str(n_ctx),
+        "--model_alias",
+        alias,
+    ]
     if embedding:
         cmd += ["--embedding", "true"]
     if api_key:

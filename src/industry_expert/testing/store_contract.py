@@ -21,13 +21,31 @@ def unit(seed: int, n: int = 1) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def doc(doc_id: str, source: str, texts: list[str], type_: str = "markdown",
-        meta: dict | None = None, seed: int = 0) -> tuple[DocumentRecord, list[Chunk], np.ndarray, np.ndarray]:
-    record = DocumentRecord(doc_id, source, "/abs/" + source, type_, f"Title {doc_id}", f"h-{doc_id}",
-                            f"summary of {doc_id}: " + " ".join(texts)[:80], file_hash=f"f-{doc_id}",
-                            metadata={"owner": "ops", **(meta or {})})
-    chunks = [Chunk(doc_id, i, t, f"Title {doc_id} > S{i}", page=i + 1 if type_ == "pdf" else None,
-                    metadata={"n": i}) for i, t in enumerate(texts)]
+def doc(
+    doc_id: str,
+    source: str,
+    texts: list[str],
+    type_: str = "markdown",
+    meta: dict | None = None,
+    seed: int = 0,
+) -> tuple[DocumentRecord, list[Chunk], np.ndarray, np.ndarray]:
+    record = DocumentRecord(
+        doc_id,
+        source,
+        "/abs/" + source,
+        type_,
+        f"Title {doc_id}",
+        f"h-{doc_id}",
+        f"summary of {doc_id}: " + " ".join(texts)[:80],
+        file_hash=f"f-{doc_id}",
+        metadata={"owner": "ops", **(meta or {})},
+    )
+    chunks = [
+        Chunk(
+            doc_id, i, t, f"Title {doc_id} > S{i}", page=i + 1 if type_ == "pdf" else None, metadata={"n": i}
+        )
+        for i, t in enumerate(texts)
+    ]
     return record, chunks, unit(seed, len(texts)), unit(seed + 1000)[0]
 
 
@@ -41,8 +59,9 @@ class StoreContract:
     def _fill(self, store: Store) -> None:
         store.upsert(*doc("a", "docs/a.md", ["impeller torque 45 Nm", "grease interval 2000 h"], seed=1))
         store.upsert(*doc("b", "docs/b.pdf", ["seal kit KP-3402-07", "warranty 24 months"], "pdf", seed=2))
-        store.upsert(*doc("c", "tables/parts.csv", ["price list impeller"], "csv",
-                          meta={"region": "EU"}, seed=3))
+        store.upsert(
+            *doc("c", "tables/parts.csv", ["price list impeller"], "csv", meta={"region": "EU"}, seed=3)
+        )
 
     def test_upsert_and_read_back(self, store: Store) -> None:
         self._fill(store)
@@ -55,11 +74,14 @@ class StoreContract:
 
     def test_dense_returns_exact_neighbour(self, store: Store) -> None:
         self._fill(store)
-        record, chunks, vecs, _ = doc("b", "docs/b.pdf", ["seal kit KP-3402-07", "warranty 24 months"],
-                                      "pdf", seed=2)
+        record, chunks, vecs, _ = doc(
+            "b", "docs/b.pdf", ["seal kit KP-3402-07", "warranty 24 months"], "pdf", seed=2
+        )
         hits = store.dense(vecs[1], 3)
         top = store.hits([hits[0][0]])[hits[0][0]]
-        assert top.text == "warranty 24 months" and top.page == 2 and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+        assert (
+            top.text == "warranty 24 months" and top.page == 2 and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+        )
         assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
 
     def test_lexical_bm25_and_codes(self, store: Store) -> None:
@@ -78,9 +100,11 @@ class StoreContract:
     def test_filters(self, store: Store) -> None:
         self._fill(store)
         q = unit(99)[0]
+
         def sources(f: dict[str, str]) -> set[str]:
             ids = [i for i, _ in store.dense(q, 10, f)]
             return {h.source for h in store.hits(ids).values()}
+
         assert sources({"type": "pdf"}) == {"docs/b.pdf"}
         assert sources({"source": "docs/*"}) == {"docs/a.md", "docs/b.pdf"}
         assert sources({"region": "EU"}) == {"tables/parts.csv"}
