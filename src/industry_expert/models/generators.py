@@ -39,15 +39,24 @@ def generate(gen: Generator, messages: Messages, **kwargs: object) -> str:
 
 
 def _bundled(_: str, adapter: str | None) -> Generator:
+    if adapter:  # a PEFT adapter trained on the bundled model runs on its HF checkpoint
+        from industry_expert.models.hf import HFGenerator
+
+        return HFGenerator.from_adapter(adapter)
     from industry_expert.models.llamacpp import LlamaCppGenerator, bundled_gguf
 
-    return LlamaCppGenerator(bundled_gguf(), lora_path=adapter)
+    return LlamaCppGenerator(bundled_gguf())
 
 
 def _gguf(arg: str, adapter: str | None) -> Generator:
     from industry_expert.models.llamacpp import LlamaCppGenerator
 
-    return LlamaCppGenerator(Path(arg), lora_path=adapter)
+    if adapter:
+        raise ConfigError(
+            "a PEFT adapter cannot be applied to a GGUF model: run 'expert finetune merge "
+            "ADAPTER --out DIR --gguf' and pass the merged GGUF to --model"
+        )
+    return LlamaCppGenerator(Path(arg))
 
 
 def _hf(arg: str, adapter: str | None) -> Generator:

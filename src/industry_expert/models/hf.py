@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,14 +10,6 @@ from industry_expert.errors import ModelError
 from industry_expert.models.generators import Messages
 from industry_expert.models.templates import FALLBACK_BY_ARCHITECTURE, render
 from industry_expert.models.threads import pin_torch
-
-
-def adapter_base(adapter: str) -> str:
-    """The base model a PEFT adapter directory was trained on."""
-    cfg = Path(adapter) / "adapter_config.json"
-    if not cfg.is_file():
-        raise ModelError(f"{adapter}: not a PEFT adapter directory (no adapter_config.json)")
-    return str(json.loads(cfg.read_text(encoding="utf-8"))["base_model_name_or_path"])
 
 
 class HFGenerator:
@@ -44,6 +35,17 @@ class HFGenerator:
         self.template: str = template
         self.context_window = int(getattr(self.model.config, "max_position_embeddings", 2048))
         self.id = f"hf:{name_or_path}" + (f"+adapter:{Path(adapter).name}" if adapter else "")
+
+    @classmethod
+    def from_adapter(cls, adapter: str) -> HFGenerator:
+        """An adapter (or full fine-tuned model) made by ``expert finetune``, on its own base."""
+        from industry_expert.finetune.base import resolve_base
+        from industry_expert.finetune.merge import adapter_manifest
+
+        manifest = adapter_manifest(adapter)
+        if manifest["kind"] in ("full-model", "merged-model"):
+            return cls(adapter if manifest["kind"] == "full-model" else str(Path(adapter) / "hf"))
+        return cls(resolve_base(manifest["base"]), adapter=adapter)
 
     def render(self, messages: Messages) -> str:
         tok = self.tokenizer

@@ -1,0 +1,1 @@
+"""Fine-tuning stage: training data (formats, checks, synthesis, RAFT), LoRA/QLoRA/full recipe, merge."""

@@ -1,0 +1,122 @@
+"""Merge an adapter into its base model; optionally export GGUF (f16 + a quantized one) with
+llama.cpp's own converter from the llama-cpp-python source archive (not copied into this repo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from industry_expert.errors import ModelError
+from industry_expert.finetune import base as base_models
+from industry_expert.finetune.lora import MANIFEST
+from industry_expert.kb import write_json_atomic
+
+LLAMA_CPP_VERSION = "0.3.36"
+QUANT_TYPES = {"q4_k_m": 15, "q8_0": 7, "q4_0": 2}  # llama_ftype values
+
+
+@dataclass
+class MergeReport:
+    out: str
+    merged: str
+    gguf: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def adapter_manifest(adapter: str | Path) -> dict[str, Any]:
+    path = Path(adapter) / MANIFEST
+    if not path.is_file():
+        raise ModelError(f"{adapter}: not an adapter made by 'expert finetune' (no {MANIFEST})")
+    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def load_merged(adapter: str | Path) -> tuple[Any, Any]:
+    """(model, tokenizer) with the adapter merged into an fp32 copy of its base."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    manifest = adapter_manifest(adapter)
+    tokenizer = AutoTokenizer.from_pretrained(adapter)
+    if manifest["kind"] == "full-model":
+        return AutoModelForCausalLM.from_pretrained(adapter), tokenizer
+    from peft import PeftModel
+
+    base = base_models.load_model(base_models.resolve_base(manifest["base"]), "lora")
+    model = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    return model, tokenizer
+
+
+def converter_dir() -> Path:
+    """llama.cpp's sources from the cached llama-cpp-python sdist (``make install`` downloads it)."""
+    cache = base_models.CACHE
+    src = cache / "sdist" / f"llama_cpp_python-{LLAMA_CPP_VERSION}"
+    if (src / "vendor/llama.cpp/convert_hf_to_gguf.py").is_file():
+        return src / "vendor" / "llama.cpp"
+    archive = cache / "sdist" / f"llama_cpp_python-{LLAMA_CPP_VERSION}.tar.gz"
+    if not archive.is_file():
+        raise ModelError(
+            f"GGUF export needs {archive}: pip download --no-deps --no-binary :all: "
+            f"-d {archive.parent} llama-cpp-python=={LLAMA_CPP_VERSION}"
+        )
+    with tarfile.open(archive) as tar:
+        members = [
+            m
+            for m in tar.getmembers()
+            if "/vendor/llama.cpp/" in m.name and ("convert_" in m.name or "/gguf-py/" in m.name)
+        ]
+        tar.extractall(archive.parent, members=members, filter="data")
+    return src / "vendor" / "llama.cpp"
+
+
+def export_gguf(merged: Path, out: Path, quant: str = "q4_k_m") -> list[Path]:
+    """f16 GGUF via convert_hf_to_gguf.py, then a quantized copy via llama.cpp's quantizer."""
+    if quant not in QUANT_TYPES:
+        raise ModelError(f"unknown quantization '{quant}' (choose {', '.join(QUANT_TYPES)})")
+    tools = converter_dir()
+    f16 = out / "model-f16.gguf"
+    env = {**os.environ, "PYTHONPATH": str(tools / "gguf-py")}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(tools / "convert_hf_to_gguf.py"),
+            str(merged),
+            "--outfile",
+            str(f16),
+            "--outtype",
+            "f16",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    if proc.returncode != 0:
+        raise ModelError(f"GGUF conversion failed: {proc.stderr.strip().splitlines()[-1:]}")
+    import llama_cpp
+
+    quantized = out / f"model-{quant}.gguf"
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = QUANT_TYPES[quant]
+    if llama_cpp.llama_model_quantize(str(f16).encode(), str(quantized).encode(), params) != 0:
+        raise ModelError(f"quantizing {f16} to {quant} failed")
+    return [f16, quantized]
+
+
+def merge(adapter: str | Path, out: str | Path, gguf: bool = False, quant: str = "q4_k_m") -> MergeReport:
+    out = Path(out)
+    merged = out / "hf"
+    model, tokenizer = load_merged(adapter)
+    model.save_pretrained(merged)
+    tokenizer.save_pretrained(merged)
+    manifest = adapter_manifest(adapter)
+    write_json_atomic(out / MANIFEST, {**manifest, "kind": "merged-model", "adapter": str(adapter)})
+    report = MergeReport(str(out), str(merged))
+    if gguf:
+        report.gguf = [str(p) for p in export_gguf(merged, out, quant)]
+    return report
