@@ -38,9 +38,9 @@ def _settings(tiny_phi3: Path, method: str, **kw: object) -> FinetuneSettings:
     base = dict(
         base=str(tiny_phi3),
         method=method,
-        epochs=4,
+        epochs=6,
         batch_size=4,
-        lr=5e-3,
+        lr=3e-2,
         eval_fraction=0.2,
         max_seq_len=64,
         seed=1,
@@ -55,11 +55,12 @@ def test_answer_tokens_only_are_trained(tiny_phi3: Path, chat_data: Path) -> Non
     tok = AutoTokenizer.from_pretrained(tiny_phi3)
     ex = load_examples(chat_data)[0]
     enc = encode(ex, tok, PHI3_CHAT_TEMPLATE)
-    trained = tok.decode([i for i, lab in zip(enc.ids, enc.labels) if lab != IGNORE])
+    trained = [i for i, lab in zip(enc.ids, enc.labels) if lab != IGNORE]
+    answer = tok(ex.messages[-1]["content"], add_special_tokens=False)["input_ids"]
+    assert trained == answer + [tok.convert_tokens_to_ids("<|end|>")]  # the answer and its end-of-turn
     prompt = tok.decode([i for i, lab in zip(enc.ids, enc.labels) if lab == IGNORE])
-    assert "Blue Flush" in trained and "rinse" in trained and "<|end|>" in trained
-    assert "What" in prompt and "<|assistant|>" in prompt and "<|user|>" in prompt
-    assert "What" not in trained
+    assert prompt.startswith("<|user|>") and prompt.rstrip().endswith("<|endoftext|>")
+    assert "<|assistant|>" in prompt and "rinse" not in prompt
 
 
 @pytest.mark.parametrize("method", ["lora", "qlora", "full"])
@@ -70,8 +71,8 @@ def test_training_lowers_loss_and_saves(
     r = finetune(chat_data, out, _settings(tiny_phi3, method))
     assert r.steps >= 8 and r.train_examples + r.eval_examples == 12
     first, last = sum(r.losses[:2]) / 2, sum(r.losses[-2:]) / 2
-    assert last < first * 0.8, r.losses
-    assert len(r.eval_losses) == 4 and r.tokens_per_s > 0
+    assert last < first * 0.5, r.losses
+    assert len(r.eval_losses) == 6 and r.tokens_per_s > 0
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["method"] == method and manifest["chat_template"] == PHI3_CHAT_TEMPLATE
     assert json.loads((out / "data_manifest.json").read_text())["train_examples"] == r.train_examples
@@ -86,9 +87,18 @@ def test_fixed_seed_reproduces_and_resume_continues(tiny_phi3: Path, chat_data: 
     a = finetune(chat_data, tmp_path / "a", _settings(tiny_phi3, "lora", epochs=2))
     b = finetune(chat_data, tmp_path / "b", _settings(tiny_phi3, "lora", epochs=2))
     assert a.losses == b.losses
-    part = finetune(chat_data, tmp_path / "c", _settings(tiny_phi3, "lora", epochs=2, max_steps=3))
-    assert part.steps == 3
-    resumed = finetune(chat_data, tmp_path / "c", _settings(tiny_phi3, "lora", epochs=2), resume=True)
+
+    def crash(step: int) -> None:
+        if step == 3:
+            raise KeyboardInterrupt  # the process dies after step 3 was checkpointed
+
+    with pytest.raises(KeyboardInterrupt):
+        finetune(
+            chat_data, tmp_path / "c", _settings(tiny_phi3, "lora", epochs=2, save_every=1), on_step=crash
+        )
+    resumed = finetune(
+        chat_data, tmp_path / "c", _settings(tiny_phi3, "lora", epochs=2, save_every=1), resume=True
+    )
     assert resumed.resumed_from_step == 3 and resumed.steps == a.steps
     assert resumed.losses == pytest.approx(a.losses, rel=1e-4)
 
@@ -121,3 +131,34 @@ def test_bad_data_fails_before_training(tiny_phi3: Path, tmp_path: Path) -> None
     with pytest.raises(ModelError, match="does not exist"):
         finetune(long, tmp_path / "o", _settings(tmp_path / "no-such-model", "lora"))
     assert not (tmp_path / "o").exists()
+
+
+def test_merge_equals_adapter_and_ask_uses_the_adapter(
+    tiny_phi3: Path, chat_data: Path, tmp_path: Path, sample_kb: Path
+) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from industry_expert.finetune.merge import merge
+    from industry_expert.generate.grounded import AskSettings, ask
+    from industry_expert.models.generators import load_generator
+    from industry_expert.models.hf import HFGenerator
+
+    adapter = tmp_path / "adapter"
+    finetune(chat_data, adapter, _settings(tiny_phi3, "lora"))
+    gen = load_generator(None, adapter=str(adapter))  # default model + adapter -> its HF base
+    assert isinstance(gen, HFGenerator) and gen.id.endswith("+adapter:adapter")
+    report = merge(adapter, tmp_path / "merged")
+    merged = AutoModelForCausalLM.from_pretrained(report.merged)
+    ids = gen.tokenizer(
+        gen.render([{"role": "user", "content": "What is the Blue Flush?"}]),
+        return_tensors="pt",
+        add_special_tokens=False,
+    )["input_ids"]
+    with torch.no_grad():
+        torch.testing.assert_close(merged(ids).logits, gen.model(ids).logits, atol=1e-4, rtol=1e-4)
+        base = AutoModelForCausalLM.from_pretrained(tiny_phi3)
+        assert not torch.allclose(base(ids).logits, merged(ids).logits, atol=1e-3)
+    alone = ask("What is the Blue Flush?", None, gen, settings=AskSettings(max_tokens=8))
+    grounded = ask("What is the Blue Flush?", sample_kb, gen, settings=AskSettings(k=2, max_tokens=8))
+    assert alone.model == grounded.model == gen.id and grounded.passages

@@ -23,31 +23,46 @@ class Encoded:
         return sum(1 for x in self.labels if x != IGNORE)
 
 
-def encode(example: Example, tokenizer: Any, template: str) -> Encoded:
-    """Tokenize segment by segment: each message's text is the difference between the template
-    rendered with and without it, so masking follows the model's real chat template."""
+def end_of_turn(tokenizer: Any, template: str) -> str:
+    """The text a template puts right after an assistant message's content (its first token),
+    e.g. ``<|end|>`` for Phi-3 or ``<|im_end|>`` for ChatML: trained, so the model learns to stop."""
+    probe = render(
+        template,
+        [{"role": "user", "content": "u"}, {"role": "assistant", "content": "\u00a7"}],
+        tokenizer.bos_token or "",
+        tokenizer.eos_token or "",
+        add_generation_prompt=False,
+    )
+    suffix = probe[probe.rindex("\u00a7") + 1 :]
+    ids = tokenizer(suffix, add_special_tokens=False)["input_ids"] if suffix.strip() else []
+    return str(tokenizer.decode(ids[:1])) if ids else ""
+
+
+def encode(example: Example, tokenizer: Any, template: str, eot: str | None = None) -> Encoded:
+    """Render the whole conversation with the model's chat template, tokenize it once, and label
+    only the tokens inside assistant answers (plus each answer's end-of-turn marker)."""
     bos, eos = tokenizer.bos_token or "", tokenizer.eos_token or ""
+    eot = end_of_turn(tokenizer, template) if eot is None else eot
     msgs = example.messages
-    ids: list[int] = []
-    labels: list[int] = []
-    done = ""
+    full = render(template, msgs, bos, eos, add_generation_prompt=False)
+    spans: list[tuple[int, int]] = []
     for i, m in enumerate(msgs):
-        if m["role"] == "assistant":
-            header = render(template, msgs[:i], bos, eos, add_generation_prompt=True)
-            _add(tokenizer, header[len(done) :], ids, labels, train=False)
-            done = header
-        full = render(template, msgs[: i + 1], bos, eos, add_generation_prompt=False)
-        _add(tokenizer, full[len(done) :], ids, labels, train=m["role"] == "assistant")
-        done = full
-    return Encoded(ids, labels)
-
-
-def _add(tokenizer: Any, text: str, ids: list[int], labels: list[int], train: bool) -> None:
-    if not text:
-        return
-    piece = tokenizer(text, add_special_tokens=False)["input_ids"]
-    ids.extend(piece)
-    labels.extend(piece if train else [IGNORE] * len(piece))
+        if m["role"] != "assistant":
+            continue
+        header = render(template, msgs[:i], bos, eos, add_generation_prompt=True)
+        start = full.find(m["content"], len(header) - 1 if header else 0)
+        if not full.startswith(header) or start < 0:
+            raise ValueError(f"line {example.line}: the chat template does not reproduce the answer text")
+        end = start + len(m["content"])
+        if eot and full.startswith(eot, end):
+            end += len(eot)
+        spans.append((start, end))
+    tok = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
+    labels = [
+        tid if any(s <= a and b <= e for s, e in spans) and b > a else IGNORE
+        for tid, (a, b) in zip(tok["input_ids"], tok["offset_mapping"])
+    ]
+    return Encoded(list(tok["input_ids"]), labels)
 
 
 def batches(

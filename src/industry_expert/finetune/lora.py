@@ -7,6 +7,7 @@ import json
 import math
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,7 @@ def finetune(
     settings: FinetuneSettings | None = None,
     resume: bool = False,
     progress: bool = False,
+    on_step: Callable[[int], None] | None = None,
 ) -> FinetuneReport:
     """Train an adapter (or a full model) on chat data; everything needed to reuse it is in ``out``."""
     import torch
@@ -212,9 +214,13 @@ def finetune(
             rate = (state["tokens"] - tokens0) / (time.perf_counter() - t0)
             bar.set_postfix(loss=f"{float(loss):.3f}", tok_s=f"{rate:.0f}", rss_mb=f"{_rss_mb():.0f}")
             bar.update(1)
+            if s.save_every and state["step"] % s.save_every == 0:
+                _save_checkpoint(ckpt, model, optim, sched, state)
+            if on_step:
+                on_step(state["step"])
             if state["step"] >= total:
                 break
-        else:
+        if state["batch"] >= n_batches:  # the epoch is complete
             state["epoch"], state["batch"] = epoch + 1, 0
             state["eval_losses"].append(round(_eval_loss(model, enc_eval, s, pad), 5))
         _save_checkpoint(ckpt, model, optim, sched, state)

@@ -40,6 +40,8 @@ class FinetuneSettings:
     eval_fraction: float = 0.1
     seed: int = 0
     gradient_checkpointing: bool = False
+    save_every: int = 0
+    """Also checkpoint every N optimizer steps (0: at the end of each epoch only)."""
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
