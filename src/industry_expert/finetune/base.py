@@ -25,7 +25,7 @@ def bundled_hf_checkpoint() -> Path:
 
     pin_torch()
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model: Any = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # transformers marks GGUF-loaded models as quantized and refuses to save them
     model.hf_quantizer = None
     model.is_quantized = False

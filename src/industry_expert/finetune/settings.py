@@ -83,4 +83,6 @@ TARGETS = {
 
 def target_modules(model_type: str, override: list[str] | None) -> list[str] | str:
     """Sensible LoRA targets per architecture; unknown ones get every linear layer."""
-    return override or TARGETS.get(model_type, "all-linear")
+    if override:
+        return override
+    return TARGETS.get(model_type, "all-linear")
