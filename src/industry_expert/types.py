@@ -113,6 +113,7 @@ class Answer:
     raw_answer: str = ""  # the model's text before citation checking
     unsupported: list[str] = field(default_factory=list)  # sentences no passage supports
     query: str = ""  # the retrieval query (a rewritten follow-up in chat)
+    supported: int = 0  # sentences of the model's answer that the passages support
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -16,7 +16,7 @@ def main(debug: bool) -> None:
 
 
 def _register() -> None:
-    from industry_expert.cli import ask, finetune, ingest, kb, search
+    from industry_expert.cli import ask, evaluate, finetune, ingest, kb, search
 
     main.add_command(ingest.ingest_cmd)
     main.add_command(search.search_cmd)
@@ -25,6 +25,8 @@ def _register() -> None:
     main.add_command(ask.chat_cmd)
     main.add_command(finetune.data_group)
     main.add_command(finetune.finetune_group)
+    main.add_command(evaluate.eval_group)
+    main.add_command(evaluate.advise_cmd)
 
 
 _register()

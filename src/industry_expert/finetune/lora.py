@@ -210,9 +210,9 @@ def finetune(
             sched.step()
             optim.zero_grad(set_to_none=True)
             state["step"] += 1
-            state["losses"].append(round(float(loss), 5))
+            state["losses"].append(round(float(loss.detach()), 5))
             rate = (state["tokens"] - tokens0) / (time.perf_counter() - t0)
-            bar.set_postfix(loss=f"{float(loss):.3f}", tok_s=f"{rate:.0f}", rss_mb=f"{_rss_mb():.0f}")
+            bar.set_postfix(loss=f"{state['losses'][-1]:.3f}", tok_s=f"{rate:.0f}", rss_mb=f"{_rss_mb():.0f}")
             bar.update(1)
             if s.save_every and state["step"] % s.save_every == 0:
                 _save_checkpoint(ckpt, model, optim, sched, state)

@@ -4,6 +4,7 @@ every pair recorded; and RAFT examples (question + oracle passage + distractors 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -102,12 +103,26 @@ def model_pairs(hit: Hit, gen, phrasings: int) -> Iterator[QA]:  # type: ignore[
         yield QA(q.strip(), a.strip(), hit.source, hit.section, hit.chunk_id, "model")
 
 
-def pairs_from_kb(kb: KnowledgeBase, phrasings: int = 3, gen=None) -> list[QA]:  # type: ignore[no-untyped-def]
+EVAL_SHARE = 0.2
+
+
+def is_eval_chunk(hit: Hit) -> bool:
+    """A stable fifth of the chunks is kept for evaluation questions (``expert eval generate``) and
+    never used for training data (``expert data from-kb``), so the two stay apart."""
+    digest = hashlib.sha256(f"{hit.doc_id}\x1f{hit.text}".encode()).digest()
+    return digest[0] < EVAL_SHARE * 256
+
+
+def kb_hits(kb: KnowledgeBase, part: str = "train") -> list[Hit]:
+    """Chunks of the KB in the ``train`` or ``eval`` partition (``all`` for both)."""
     ids = [r[0] for r in kb.store.con.execute("SELECT chunk_id FROM chunks ORDER BY chunk_id")]  # type: ignore[attr-defined]
     hits = kb.store.hits(ids)
+    return [hits[i] for i in ids if part == "all" or is_eval_chunk(hits[i]) == (part == "eval")]
+
+
+def pairs_from_kb(kb: KnowledgeBase, phrasings: int = 3, gen=None, part: str = "train") -> list[QA]:  # type: ignore[no-untyped-def]
     out: list[QA] = []
-    for cid in ids:
-        hit = hits[cid]
+    for hit in kb_hits(kb, part):
         if hit.type in ("csv", "xlsx", "sqlite"):
             out.extend(row_pairs(hit, phrasings))
         elif gen is not None:

@@ -189,6 +189,7 @@ def _checked(
         False,
         raw,
         [x.text for x in sentences if not x.supported],
+        supported=sum(1 for x in sentences if x.supported),
     )
 
 
