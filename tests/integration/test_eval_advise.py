@@ -29,7 +29,9 @@ def smollm2_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from industry_expert.finetune.settings import FinetuneSettings
 
     out = tmp_path_factory.mktemp("adapters") / "kestrel"
-    s = FinetuneSettings(base="smollm2", max_steps=3, batch_size=4, max_seq_len=256, eval_fraction=0.05, lr=1e-3)
+    s = FinetuneSettings(
+        base="smollm2", max_steps=3, batch_size=4, max_seq_len=256, eval_fraction=0.05, lr=1e-3
+    )
     finetune(ROOT / "examples/kestrel/finetune/train.jsonl", out, s)
     return out
 
@@ -38,12 +40,20 @@ def smollm2_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def eval_dir(sample_kb: Path, smollm2_adapter: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("eval") / "report"
     qs = [json.loads(line) for line in (ROOT / "examples/kestrel/questions.jsonl").read_text().splitlines()]
-    picked = [q for q in qs if q["type"] == "table"][:2] + [q for q in qs if q["type"] == "doc"][:2] + \
-        [q for q in qs if not q["answerable"]][:2]
+    picked = (
+        [q for q in qs if q["type"] == "table"][:2]
+        + [q for q in qs if q["type"] == "doc"][:2]
+        + [q for q in qs if not q["answerable"]][:2]
+    )
     path = out.parent / "questions.jsonl"
     path.write_text("".join(json.dumps(q) + "\n" for q in picked))
-    evaluate(path, out, str(sample_kb), str(smollm2_adapter), settings=AskSettings(k=3, max_tokens=40,
-                                                                                       context_tokens=700))
+    evaluate(
+        path,
+        out,
+        str(sample_kb),
+        str(smollm2_adapter),
+        settings=AskSettings(k=3, max_tokens=40, context_tokens=700),
+    )
     return out
 
 
@@ -66,10 +76,34 @@ def test_four_systems_run_and_are_scored(eval_dir: Path) -> None:
 
 def test_missing_inputs_skip_systems_and_say_so(sample_kb: Path, tmp_path: Path) -> None:
     qs = tmp_path / "q.jsonl"
-    qs.write_text(json.dumps({"id": "x", "question": "What is the Blue Flush?", "answer": "A rinse.",
-                              "key_facts": ["rinse"], "gold_sources": ["manuals/glossary.md"]}) + "\n")
-    proc = subprocess.run([*EXPERT, "eval", str(qs), "--kb", str(sample_kb), "--out", str(tmp_path / "r"),
-                           "--max-tokens", "20"], capture_output=True, text=True, timeout=600)
+    qs.write_text(
+        json.dumps(
+            {
+                "id": "x",
+                "question": "What is the Blue Flush?",
+                "answer": "A rinse.",
+                "key_facts": ["rinse"],
+                "gold_sources": ["manuals/glossary.md"],
+            }
+        )
+        + "\n"
+    )
+    proc = subprocess.run(
+        [
+            *EXPERT,
+            "eval",
+            str(qs),
+            "--kb",
+            str(sample_kb),
+            "--out",
+            str(tmp_path / "r"),
+            "--max-tokens",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "skipped fine-tuned: no --adapter given" in proc.stdout and "rag " in proc.stdout
     assert (tmp_path / "r" / "report.html").is_file()
@@ -85,17 +119,30 @@ def test_report_renders_charts_in_headless_chromium(eval_dir: Path, tmp_path: Pa
         if os.environ.get("CI"):
             pytest.fail("chromium is required in CI (apt-get install chromium)")
         pytest.skip("chromium not installed (apt-get install chromium)")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     url = (eval_dir / "report.html").as_uri()
-    dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run(
+        [browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120
+    ).stdout
     assert dom.count('class="chart"') == 7  # drawn by the page's script: present only if it ran
     assert dom.count('class="bar"') == 7 * 4
     assert 'data-metric="correct"' in dom and 'data-system="rag+fine-tuned"' in dom
     shot = tmp_path / "report.png"
-    subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1200,1400", url],
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [browser, *flags, f"--screenshot={shot}", "--window-size=1200,1400", url],
+        capture_output=True,
+        timeout=120,
+    )
     assert shot.is_file() and shot.stat().st_size > 10_000
 
 
@@ -119,17 +166,33 @@ def test_eval_generate_is_disjoint_from_training_data(sample_kb: Path, tmp_path:
 
 # -- advice: three documented scenarios ------------------------------------------------------
 def _kb(**kw: object) -> KBProfile:
-    base = dict(documents=120, chunks=900, types={"markdown": 120}, ingest_runs=1, changed_per_run=0.0,
-                history_days=0.0, recent_file_share=None, file_age_span_days=0.0, specialised_term_share=0.05,
-                top_specialised_terms=["kp-3402-07"])
+    base = dict(
+        documents=120,
+        chunks=900,
+        types={"markdown": 120},
+        ingest_runs=1,
+        changed_per_run=0.0,
+        history_days=0.0,
+        recent_file_share=None,
+        file_age_span_days=0.0,
+        specialised_term_share=0.05,
+        top_specialised_terms=["kp-3402-07"],
+    )
     base.update(kw)
     return KBProfile(**base)  # type: ignore[arg-type]
 
 
 def test_scenario_fast_changing_qa_data_gets_rag() -> None:
-    p = Profile(_kb(ingest_runs=12, changed_per_run=9.5, history_days=30.0),
-                DataProfile(examples=80, exact_duplicate_share=0.0, near_duplicate_share=0.0, empty_answers=0,
-                            median_tokens=60))
+    p = Profile(
+        _kb(ingest_runs=12, changed_per_run=9.5, history_days=30.0),
+        DataProfile(
+            examples=80,
+            exact_duplicate_share=0.0,
+            near_duplicate_share=0.0,
+            empty_answers=0,
+            median_tokens=60,
+        ),
+    )
     a = advise(p)
     assert a.recommendation == "RAG"
     assert any("9.5 documents changed per re-ingest" in r for r in a.reasons)
@@ -137,18 +200,34 @@ def test_scenario_fast_changing_qa_data_gets_rag() -> None:
 
 
 def test_scenario_stable_terminology_large_training_set_gets_finetuning() -> None:
-    p = Profile(_kb(specialised_term_share=0.31, top_specialised_terms=["blue-flush", "kp-3402-07"]),
-                DataProfile(examples=4200, exact_duplicate_share=0.01, near_duplicate_share=0.02, empty_answers=0,
-                            median_tokens=80))
+    p = Profile(
+        _kb(specialised_term_share=0.31, top_specialised_terms=["blue-flush", "kp-3402-07"]),
+        DataProfile(
+            examples=4200,
+            exact_duplicate_share=0.01,
+            near_duplicate_share=0.02,
+            empty_answers=0,
+            median_tokens=80,
+        ),
+    )
     a = advise(p, fresh=False, traceability=False)
     assert a.recommendation == "fine-tuning"
-    assert any("31% of the KB's terms" in r for r in a.reasons) and any("4200 training examples" in r for r in a.reasons)
+    assert any("31% of the KB's terms" in r for r in a.reasons) and any(
+        "4200 training examples" in r for r in a.reasons
+    )
 
 
 def test_scenario_business_flow_gets_both() -> None:
-    p = Profile(_kb(specialised_term_share=0.25),
-                DataProfile(examples=1500, exact_duplicate_share=0.0, near_duplicate_share=0.01, empty_answers=0,
-                            median_tokens=70))
+    p = Profile(
+        _kb(specialised_term_share=0.25),
+        DataProfile(
+            examples=1500,
+            exact_duplicate_share=0.0,
+            near_duplicate_share=0.01,
+            empty_answers=0,
+            median_tokens=70,
+        ),
+    )
     a = advise(p, fresh=True)
     assert a.recommendation == "both"
     assert any("1500 training examples" in r for r in a.reasons)
@@ -158,11 +237,29 @@ def test_scenario_business_flow_gets_both() -> None:
 def test_measurement_can_override_the_rule(tmp_path: Path) -> None:
     d = tmp_path / "ev"
     d.mkdir()
-    (d / "summary.json").write_text(json.dumps({
-        "questions": 200, "summary": {"base": {"correct": 0.2}, "rag": {"correct": 0.4},
-                                      "fine-tuned": {"correct": 0.7}, "rag+fine-tuned": {"correct": 0.5}},
-        "comparisons": [{"better": "fine-tuned", "than": "rag", "metric": "correct", "difference": 0.3,
-                         "ci": [0.2, 0.4], "significant": True}]}))
+    (d / "summary.json").write_text(
+        json.dumps(
+            {
+                "questions": 200,
+                "summary": {
+                    "base": {"correct": 0.2},
+                    "rag": {"correct": 0.4},
+                    "fine-tuned": {"correct": 0.7},
+                    "rag+fine-tuned": {"correct": 0.5},
+                },
+                "comparisons": [
+                    {
+                        "better": "fine-tuned",
+                        "than": "rag",
+                        "metric": "correct",
+                        "difference": 0.3,
+                        "ci": [0.2, 0.4],
+                        "significant": True,
+                    }
+                ],
+            }
+        )
+    )
     a = advise(Profile(_kb(), None), eval_dir=d)
     assert a.rule_recommendation == "RAG" and a.recommendation == "fine-tuning"
     assert any("overrides the rule of thumb" in r and "70%" in r for r in a.reasons)
@@ -171,10 +268,35 @@ def test_measurement_can_override_the_rule(tmp_path: Path) -> None:
 def test_advise_cli_on_the_sample_company(sample_kb: Path) -> None:
     prof = profile_kb(sample_kb)
     assert prof.documents >= 20 and prof.specialised_term_share > 0.05
-    proc = subprocess.run([*EXPERT, "advise", "--kb", str(sample_kb), "--data",
-                           str(ROOT / "examples/kestrel/finetune/train.jsonl"), "--json"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            *EXPERT,
+            "advise",
+            "--kb",
+            str(sample_kb),
+            "--data",
+            str(ROOT / "examples/kestrel/finetune/train.jsonl"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["recommendation"] in ("RAG", "fine-tuning", "both") and len(out["findings"]) == 4
     assert any("210 training examples" in f["evidence"] for f in out["findings"])
+
+
+def test_merged_adapter_exports_gguf_that_llamacpp_runs(smollm2_adapter: Path, tmp_path: Path) -> None:
+    from industry_expert.finetune.merge import merge
+    from industry_expert.models.generators import generate, load_generator
+
+    report = merge(smollm2_adapter, tmp_path / "merged", gguf=True)
+    f16, q = (Path(p) for p in report.gguf)
+    assert f16.name == "model-f16.gguf" and q.name == "model-q4_k_m.gguf"
+    assert q.stat().st_size < f16.stat().st_size
+    gen = load_generator(str(q))
+    assert gen.id == "gguf:model-q4_k_m.gguf"
+    assert "<|im_start|>assistant" in gen.render([{"role": "user", "content": "hi"}])  # template carried over
+    assert generate(gen, [{"role": "user", "content": "What is the Blue Flush?"}], max_tokens=8)

@@ -60,8 +60,11 @@ def specialised_terms(texts: list[str], general: set[str]) -> tuple[float, list[
     numbers, company words; with the most frequent of them."""
     counts = Counter(w.lower() for t in texts for w in _WORD.findall(t))
     terms = {w: c for w, c in counts.items() if c >= 2 and len(w) >= 3}
-    special = {w: c for w, c in terms.items()
-               if any(ch.isdigit() for ch in w) or not all(p in general for p in w.split("-") if p)}
+    special = {
+        w: c
+        for w, c in terms.items()
+        if any(ch.isdigit() for ch in w) or not all(p in general for p in w.split("-") if p)
+    }
     share = len(special) / len(terms) if terms else 0.0
     return share, [w for w, _ in Counter(special).most_common(12)]
 
@@ -81,21 +84,31 @@ def profile_kb(kb_path: str | Path, now: float | None = None) -> KBProfile:
     # a fresh checkout or copy gives every file the same time: then file times say nothing
     recent = sum(1 for t in mtimes if now - t < 30 * DAY) / len(mtimes) if mtimes and span > 30 else None
     share, top = specialised_terms(texts, general_vocabulary())
-    return KBProfile(documents=stats["documents"], chunks=stats["chunks"], types=stats["types"],
-                     ingest_runs=len(runs), changed_per_run=sum(changes) / len(changes) if changes else 0.0,
-                     history_days=(runs[-1]["finished"] - runs[0]["started"]) / DAY if len(runs) > 1 else 0.0,
-                     recent_file_share=recent, file_age_span_days=span, specialised_term_share=share,
-                     top_specialised_terms=top)
+    return KBProfile(
+        documents=stats["documents"],
+        chunks=stats["chunks"],
+        types=stats["types"],
+        ingest_runs=len(runs),
+        changed_per_run=sum(changes) / len(changes) if changes else 0.0,
+        history_days=(runs[-1]["finished"] - runs[0]["started"]) / DAY if len(runs) > 1 else 0.0,
+        recent_file_share=recent,
+        file_age_span_days=span,
+        specialised_term_share=share,
+        top_specialised_terms=top,
+    )
 
 
 def profile_data(path: str | Path) -> DataProfile:
-    from industry_expert.ingest.chunking import count_tokens as approx_tokens
     from industry_expert.finetune.data import check, load_examples
+    from industry_expert.ingest.chunking import count_tokens as approx_tokens
 
     examples = load_examples(path)
     report = check(examples, approx_tokens, max_seq_len=10**9, path=str(path))
     near = sum(len(g) - 1 for g in report.near_duplicates)
-    return DataProfile(examples=report.examples,
-                       exact_duplicate_share=len(report.exact_duplicates) / report.examples,
-                       near_duplicate_share=near / report.examples, empty_answers=len(report.empty_answers),
-                       median_tokens=report.tokens["median"])
+    return DataProfile(
+        examples=report.examples,
+        exact_duplicate_share=len(report.exact_duplicates) / report.examples,
+        near_duplicate_share=near / report.examples,
+        empty_answers=len(report.empty_answers),
+        median_tokens=report.tokens["median"],
+    )

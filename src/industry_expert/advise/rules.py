@@ -54,12 +54,22 @@ def _fresh(p: Profile, flag: bool | None) -> Finding:
         return Finding(q, None, "unknown", "no knowledge base given")
     if kb.ingest_runs > 1:
         yes = kb.changed_per_run >= FRESH_CHANGES_PER_RUN
-        return Finding(q, yes, "profile", f"{kb.changed_per_run:.1f} documents changed per re-ingest over "
-                       f"{kb.ingest_runs} ingests in {kb.history_days:.1f} days")
+        return Finding(
+            q,
+            yes,
+            "profile",
+            f"{kb.changed_per_run:.1f} documents changed per re-ingest over "
+            f"{kb.ingest_runs} ingests in {kb.history_days:.1f} days",
+        )
     if kb.recent_file_share is not None:
         yes = kb.recent_file_share >= FRESH_RECENT_SHARE
-        return Finding(q, yes, "profile", f"{100 * kb.recent_file_share:.0f}% of files changed in the last 30 days "
-                       f"(files span {kb.file_age_span_days:.0f} days)")
+        return Finding(
+            q,
+            yes,
+            "profile",
+            f"{100 * kb.recent_file_share:.0f}% of files changed in the last 30 days "
+            f"(files span {kb.file_age_span_days:.0f} days)",
+        )
     return Finding(q, None, "unknown", "one ingest so far and identical file times: change rate unknown")
 
 
@@ -70,9 +80,13 @@ def _terminology(p: Profile, flag: bool | None) -> Finding:
     if p.kb is None:
         return Finding(q, None, "unknown", "no knowledge base to measure the vocabulary")
     share = p.kb.specialised_term_share
-    return Finding(q, share >= SPECIALISED_SHARE, "profile",
-                   f"{100 * share:.0f}% of the KB's terms are outside general English "
-                   f"(e.g. {', '.join(p.kb.top_specialised_terms[:6])})")
+    return Finding(
+        q,
+        share >= SPECIALISED_SHARE,
+        "profile",
+        f"{100 * share:.0f}% of the KB's terms are outside general English "
+        f"(e.g. {', '.join(p.kb.top_specialised_terms[:6])})",
+    )
 
 
 def _enough_data(p: Profile, flag: bool | None) -> Finding:
@@ -84,8 +98,13 @@ def _enough_data(p: Profile, flag: bool | None) -> Finding:
         return Finding(q, False, "profile", "no training set given")
     dup = d.exact_duplicate_share + d.near_duplicate_share
     yes = d.examples >= ENOUGH_EXAMPLES and dup <= MAX_DUPLICATE_SHARE and d.empty_answers == 0
-    return Finding(q, yes, "profile", f"{d.examples} training examples, {100 * dup:.0f}% duplicates, "
-                   f"{d.empty_answers} empty answers (threshold {ENOUGH_EXAMPLES} clean examples)")
+    return Finding(
+        q,
+        yes,
+        "profile",
+        f"{d.examples} training examples, {100 * dup:.0f}% duplicates, "
+        f"{d.empty_answers} empty answers (threshold {ENOUGH_EXAMPLES} clean examples)",
+    )
 
 
 def _traceability(flag: bool | None) -> Finding:
@@ -95,17 +114,22 @@ def _traceability(flag: bool | None) -> Finding:
     return Finding(q, True, "default", "assumed for company knowledge (pass --no-traceability to drop it)")
 
 
-def rule_of_thumb(fresh: Finding, terms: Finding, data: Finding, trace: Finding,
-                  business_flow: bool) -> tuple[str, list[str]]:
+def rule_of_thumb(
+    fresh: Finding, terms: Finding, data: Finding, trace: Finding, business_flow: bool
+) -> tuple[str, list[str]]:
     tuned = bool(terms.answer and data.answer)
     grounded = bool(fresh.answer or trace.answer)
     reasons = []
     if business_flow:
-        reasons.append("an automated business flow needs both the company's language and grounded, current facts")
+        reasons.append(
+            "an automated business flow needs both the company's language and grounded, current facts"
+        )
         return "both", reasons
     if tuned and grounded:
         reasons.append(f"fine-tuning pays off: {terms.evidence}; {data.evidence}")
-        reasons.append(f"but answers must stay grounded: {fresh.evidence if fresh.answer else trace.evidence}")
+        reasons.append(
+            f"but answers must stay grounded: {fresh.evidence if fresh.answer else trace.evidence}"
+        )
         return "both", reasons
     if tuned:
         reasons.append(f"stable, specialised terminology: {terms.evidence}")
@@ -130,39 +154,59 @@ def measured_winner(eval_dir: str | Path, recommended: str) -> dict[str, Any]:
     target = SYSTEM_FOR[recommended]
     comp = next((c for c in summary["comparisons"] if {c["better"], c["than"]} == {best, target}), None)
     significant = bool(comp and comp["significant"] and best != target)
-    return {"accuracy": acc, "winner": best, "recommended_system": target,
-            "margin": acc[best] - acc.get(target, float("nan")) if target in acc else None,
-            "significant": significant, "questions": summary["questions"],
-            "comparison": comp}
+    return {
+        "accuracy": acc,
+        "winner": best,
+        "recommended_system": target,
+        "margin": acc[best] - acc.get(target, float("nan")) if target in acc else None,
+        "significant": significant,
+        "questions": summary["questions"],
+        "comparison": comp,
+    }
 
 
-def advise(profile: Profile, fresh: bool | None = None, terminology: bool | None = None,
-           enough_data: bool | None = None, traceability: bool | None = None, business_flow: bool = False,
-           eval_dir: str | Path | None = None) -> Advice:
-    findings = [_fresh(profile, fresh), _terminology(profile, terminology), _enough_data(profile, enough_data),
-                _traceability(traceability)]
-    rule, reasons = rule_of_thumb(*findings, business_flow=business_flow)
+def advise(
+    profile: Profile,
+    fresh: bool | None = None,
+    terminology: bool | None = None,
+    enough_data: bool | None = None,
+    traceability: bool | None = None,
+    business_flow: bool = False,
+    eval_dir: str | Path | None = None,
+) -> Advice:
+    findings = [
+        _fresh(profile, fresh),
+        _terminology(profile, terminology),
+        _enough_data(profile, enough_data),
+        _traceability(traceability),
+    ]
+    rule, reasons = rule_of_thumb(findings[0], findings[1], findings[2], findings[3], business_flow)
     final, measured = rule, None
     if eval_dir:
         measured = measured_winner(eval_dir, rule)
         acc = measured["accuracy"]
         if measured["recommended_system"] not in acc:
-            reasons.append(f"the evaluation did not run the '{measured['recommended_system']}' system; "
-                           f"best measured: {measured['winner']} at {100 * acc[measured['winner']]:.0f}% correct")
+            reasons.append(
+                f"the evaluation did not run the '{measured['recommended_system']}' system; "
+                f"best measured: {measured['winner']} at {100 * acc[measured['winner']]:.0f}% correct"
+            )
         elif measured["significant"] and measured["winner"] == "base":
             reasons.append(
                 f"measured on {measured['questions']} questions: the base model alone scored best "
-                f"({100 * acc['base']:.0f}% correct): neither the KB nor the adapter helped; check their data")
+                f"({100 * acc['base']:.0f}% correct): neither the KB nor the adapter helped; check their data"
+            )
         elif measured["significant"]:
             final = next(k for k, v in SYSTEM_FOR.items() if v == measured["winner"])
             reasons.append(
                 f"measured on {measured['questions']} questions: {measured['winner']} answers "
                 f"{100 * acc[measured['winner']]:.0f}% correctly vs {100 * acc[measured['recommended_system']]:.0f}% "
-                f"for {measured['recommended_system']} (a significant margin): the measurement overrides the rule of thumb")
+                f"for {measured['recommended_system']} (a significant margin): the measurement overrides the rule of thumb"
+            )
         else:
             reasons.append(
-                f"measured on {measured['questions']} questions: " + ", ".join(
-                    f"{s} {100 * v:.0f}%" for s, v in sorted(acc.items(), key=lambda kv: -kv[1])) +
-                f" correct; {measured['recommended_system']} is the best or not measurably worse, so the rule "
-                "of thumb stands")
+                f"measured on {measured['questions']} questions: "
+                + ", ".join(f"{s} {100 * v:.0f}%" for s, v in sorted(acc.items(), key=lambda kv: -kv[1]))
+                + f" correct; {measured['recommended_system']} is the best or not measurably worse, so the rule "
+                "of thumb stands"
+            )
     return Advice(final, SCENARIOS[final], findings, reasons, rule, measured, profile.to_dict())

@@ -27,22 +27,33 @@ def print_summary(report) -> None:  # type: ignore[no-untyped-def]
     def pct(v: float | None) -> str:
         return "   n/a" if v is None or v != v else f"{100 * v:5.1f}%"
 
-    cols = [("correct", "correct"), ("abstention", "abstain(unans)"), ("false_abstention", "false abst."),
-            ("citation_precision", "cite prec."), ("faithfulness", "faithful")]
+    cols = [
+        ("correct", "correct"),
+        ("abstention", "abstain(unans)"),
+        ("false_abstention", "false abst."),
+        ("citation_precision", "cite prec."),
+        ("faithfulness", "faithful"),
+    ]
     click.echo(f"{'system':<16}" + "".join(f"{t:>16}" for _, t in cols) + f"{'s/answer':>10}")
     for s in report.systems:
         row = report.summary[s]
         lo, hi = report.ci[s]["correct"]
-        click.echo(f"{s:<16}" + f"{pct(row['correct'])} [{pct(lo).strip()}-{pct(hi).strip()}]".rjust(16)
-                   + "".join(f"{pct(row[k]):>16}" for k, _ in cols[1:]) + f"{row['latency_s']:>10.1f}")
+        click.echo(
+            f"{s:<16}"
+            + f"{pct(row['correct'])} [{pct(lo).strip()}-{pct(hi).strip()}]".rjust(16)
+            + "".join(f"{pct(row[k]):>16}" for k, _ in cols[1:])
+            + f"{row['latency_s']:>10.1f}"
+        )
     for s, why in report.skipped.items():
         click.echo(f"skipped {s}: {why}")
     if report.retrieval:
         click.echo("retrieval: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in report.retrieval.items()))
     for c in report.comparisons:
         verdict = "significant" if c["significant"] else "not significant"
-        click.echo(f"{c['better']} - {c['than']}: {100 * c['difference']:+.1f} points correct "
-                   f"(95% CI {100 * c['ci'][0]:+.1f} .. {100 * c['ci'][1]:+.1f}, {verdict})")
+        click.echo(
+            f"{c['better']} - {c['than']}: {100 * c['difference']:+.1f} points correct "
+            f"(95% CI {100 * c['ci'][0]:+.1f} .. {100 * c['ci'][1]:+.1f}, {verdict})"
+        )
     click.echo(f"report: {report.out}/report.html")
 
 
@@ -56,14 +67,31 @@ def print_summary(report) -> None:  # type: ignore[no-untyped-def]
 @click.option("--max-tokens", default=80, show_default=True, type=int)
 @click.option("--limit", type=int, help="Only the first N questions.")
 @click.option("--json", "as_json", is_flag=True)
-def run_cmd(questions: str, kb_path: str | None, adapter: str | None, model: str | None, out: str, k: int,
-            max_tokens: int, limit: int | None, as_json: bool) -> None:
+def run_cmd(
+    questions: str,
+    kb_path: str | None,
+    adapter: str | None,
+    model: str | None,
+    out: str,
+    k: int,
+    max_tokens: int,
+    limit: int | None,
+    as_json: bool,
+) -> None:
     """Run up to four systems; per-question JSONL, summary.json and report.html in --out."""
     from industry_expert.evaluate.run import evaluate
     from industry_expert.generate.grounded import AskSettings
 
-    report = evaluate(questions, out, kb_path, adapter, model, AskSettings(k=k, max_tokens=max_tokens),
-                      progress=sys.stderr.isatty(), limit=limit)
+    report = evaluate(
+        questions,
+        out,
+        kb_path,
+        adapter,
+        model,
+        AskSettings(k=k, max_tokens=max_tokens),
+        progress=sys.stderr.isatty(),
+        limit=limit,
+    )
     if as_json:
         from industry_expert.evaluate.run import no_nan
 
@@ -83,7 +111,9 @@ def generate_cmd(kb_path: str, out: str, limit: int | None, data_root: str | Non
     from industry_expert.evaluate.generate import questions_from_kb
 
     r = questions_from_kb(kb_path, out, limit=limit, data_root=data_root)
-    print_json(r) if as_json else click.echo(f"{r['questions']} questions from {r['sources']} sources -> {r['out']}")
+    print_json(r) if as_json else click.echo(
+        f"{r['questions']} questions from {r['sources']} sources -> {r['out']}"
+    )
 
 
 def _tri(name: str, help_text: str):  # type: ignore[no-untyped-def]
@@ -92,22 +122,36 @@ def _tri(name: str, help_text: str):  # type: ignore[no-untyped-def]
 
 @click.command("advise")
 @click.option("--kb", "kb_path", type=click.Path(file_okay=False))
-@click.option("--data", "data_path", type=click.Path(exists=True, dir_okay=False), help="Training set (JSONL).")
-@click.option("--eval", "eval_dir", type=click.Path(exists=True, file_okay=False), help="An 'expert eval' report.")
+@click.option(
+    "--data", "data_path", type=click.Path(exists=True, dir_okay=False), help="Training set (JSONL)."
+)
+@click.option(
+    "--eval", "eval_dir", type=click.Path(exists=True, file_okay=False), help="An 'expert eval' report."
+)
 @_tri("fresh-data", "Answers need external or frequently changing data.")
 @_tri("terminology", "Precise, stable industry terminology matters.")
 @_tri("enough-data", "There is enough high-quality training data.")
 @_tri("traceability", "Answers must be traceable to sources (default: yes).")
 @click.option("--business-flow", is_flag=True, help="The model drives an automated business flow.")
 @click.option("--json", "as_json", is_flag=True)
-def advise_cmd(kb_path: str | None, data_path: str | None, eval_dir: str | None, fresh_data: bool | None,
-               terminology: bool | None, enough_data: bool | None, traceability: bool | None,
-               business_flow: bool, as_json: bool) -> None:
+def advise_cmd(
+    kb_path: str | None,
+    data_path: str | None,
+    eval_dir: str | None,
+    fresh_data: bool | None,
+    terminology: bool | None,
+    enough_data: bool | None,
+    traceability: bool | None,
+    business_flow: bool,
+    as_json: bool,
+) -> None:
     """Recommend RAG, fine-tuning or both, with the evidence (and measurements, with --eval)."""
     from industry_expert.advise.profile import Profile, profile_data, profile_kb
     from industry_expert.advise.rules import advise
 
-    profile = Profile(profile_kb(kb_path) if kb_path else None, profile_data(data_path) if data_path else None)
+    profile = Profile(
+        profile_kb(kb_path) if kb_path else None, profile_data(data_path) if data_path else None
+    )
     a = advise(profile, fresh_data, terminology, enough_data, traceability, business_flow, eval_dir)
     if as_json:
         print_json(a.to_dict())

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from industry_expert.finetune.synth import _human, _KEYISH, _rows, kb_hits
+from industry_expert.finetune.synth import _KEYISH, _human, _rows, kb_hits
 from industry_expert.kb import KnowledgeBase
 
 _FACT = re.compile(r"\b[A-Z]{1,4}-\d[\w\-]*|\b\d+(?:[.,]\d+)?\s?(?:%|[A-Za-z]{1,4}\b)?")
@@ -17,12 +17,18 @@ _FACT = re.compile(r"\b[A-Z]{1,4}-\d[\w\-]*|\b\d+(?:[.,]\d+)?\s?(?:%|[A-Za-z]{1,
 
 def _source(hit_source: str, data_root: str | None) -> str:
     if data_root and hit_source.startswith(data_root.rstrip("/") + "/"):
-        return hit_source[len(data_root.rstrip("/")) + 1:]
+        return hit_source[len(data_root.rstrip("/")) + 1 :]
     return hit_source
 
 
-def questions_from_kb(kb_path: str | Path, out: str | Path, per_chunk: int = 1, limit: int | None = None,
-                      seed: int = 0, data_root: str | None = None) -> dict[str, Any]:
+def questions_from_kb(
+    kb_path: str | Path,
+    out: str | Path,
+    per_chunk: int = 1,
+    limit: int | None = None,
+    seed: int = 0,
+    data_root: str | None = None,
+) -> dict[str, Any]:
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
     with KnowledgeBase.open(kb_path) as kb:
@@ -35,18 +41,32 @@ def questions_from_kb(kb_path: str | Path, out: str | Path, per_chunk: int = 1, 
                     if not cols:
                         continue
                     col = rng.choice(cols)
-                    rows.append({"question": f"Which {_human(col)} does {row[key_col]} have?",
-                                 "answer": f"{row[key_col]} has {_human(col)} {row[col]}.",
-                                 "key_facts": [row[col]], "regex": None, "gold_sources": [src], "type": "table"})
+                    rows.append(
+                        {
+                            "question": f"Which {_human(col)} does {row[key_col]} have?",
+                            "answer": f"{row[key_col]} has {_human(col)} {row[col]}.",
+                            "key_facts": [row[col]],
+                            "regex": None,
+                            "gold_sources": [src],
+                            "type": "table",
+                        }
+                    )
             else:
                 parts = [p.strip() for p in hit.section.split(" > ")]
                 sentence = re.split(r"(?<=[.!?])\s+", " ".join(hit.text.split()))[0]
                 facts = [f.strip() for f in _FACT.findall(sentence) if len(f.strip()) >= 2][:2]
                 if len(parts) < 2 or len(sentence.split()) < 5:
                     continue
-                rows.append({"question": f"According to the {parts[0]}, what applies to {parts[-1]}?",
-                             "answer": sentence, "key_facts": facts, "regex": None, "gold_sources": [src],
-                             "type": "doc"})
+                rows.append(
+                    {
+                        "question": f"According to the {parts[0]}, what applies to {parts[-1]}?",
+                        "answer": sentence,
+                        "key_facts": facts,
+                        "regex": None,
+                        "gold_sources": [src],
+                        "type": "doc",
+                    }
+                )
     rng.shuffle(rows)
     rows = rows[:limit] if limit else rows
     for i, r in enumerate(rows, start=1):

@@ -10,10 +10,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-CHARTS = [("correct", "Answer correctness"), ("abstention", "Abstains on unanswerable"),
-          ("false_abstention", "False abstention (answerable)"), ("citation_precision", "Citation precision"),
-          ("citation_recall", "Citation recall"), ("faithfulness", "Faithfulness (model sentences supported)"),
-          ("latency_s", "Latency per answer (s)")]
+CHARTS = [
+    ("correct", "Answer correctness"),
+    ("abstention", "Abstains on unanswerable"),
+    ("false_abstention", "False abstention (answerable)"),
+    ("citation_precision", "Citation precision"),
+    ("citation_recall", "Citation recall"),
+    ("faithfulness", "Faithfulness (model sentences supported)"),
+    ("latency_s", "Latency per answer (s)"),
+]
 
 SCRIPT = """
 const D = JSON.parse(document.getElementById('data').textContent);
@@ -70,30 +75,38 @@ def write_html(path: Path, report: Any, per_question: list[dict[str, Any]]) -> N
     data = no_nan({"systems": report.systems, "summary": report.summary, "ci": report.ci, "charts": CHARTS})
     head = "".join(f"<th>{html.escape(t)}</th>" for _, t in CHARTS)
     rows = "".join(
-        f"<tr><td>{html.escape(s)}</td>" + "".join(
-            f"<td>{_fmt(report.summary[s][k], k != 'latency_s')}</td>" for k, _ in CHARTS) + "</tr>"
-        for s in report.systems)
-    retrieval = "".join(f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in report.retrieval.items())
+        f"<tr><td>{html.escape(s)}</td>"
+        + "".join(f"<td>{_fmt(report.summary[s][k], k != 'latency_s')}</td>" for k, _ in CHARTS)
+        + "</tr>"
+        for s in report.systems
+    )
+    retrieval = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in report.retrieval.items()
+    )
     comps = "".join(
         f"<tr><td>{html.escape(c['better'])} vs {html.escape(c['than'])}</td><td>{_fmt(c['difference'])}</td>"
         f"<td>[{_fmt(c['ci'][0])}, {_fmt(c['ci'][1])}]</td><td>{'yes' if c['significant'] else 'no'}</td></tr>"
-        for c in report.comparisons)
+        for c in report.comparisons
+    )
     wrong = ""
     for s in report.systems:
         items = [r for r in per_question if r["system"] == s and not r.get("correct")]
-        lis = "".join(f"<li class='q'><b>{html.escape(r['id'])}</b> {html.escape(r['question'])}<br>"
-                      f"<i>{html.escape(str(r['answer'])[:300])}</i></li>" for r in items)
+        lis = "".join(
+            f"<li class='q'><b>{html.escape(r['id'])}</b> {html.escape(r['question'])}<br>"
+            f"<i>{html.escape(str(r['answer'])[:300])}</i></li>"
+            for r in items
+        )
         wrong += f"<details><summary>{html.escape(s)}: {len(items)} wrong</summary><ul>{lis}</ul></details>"
     skipped = "".join(f"<li>{html.escape(s)}: {html.escape(r)}</li>" for s, r in report.skipped.items())
     payload = json.dumps(data).replace("</", "<\\/")  # cannot end the script element early
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>industry-expert evaluation</title>
 <style>{CSS}</style></head><body>
 <h1>Evaluation: {report.questions} questions</h1>
-<p>Model: {html.escape(report.model)}{' &middot; adapter: ' + html.escape(report.adapter) if report.adapter else ''}</p>
-{'<p>Skipped systems:</p><ul>' + skipped + '</ul>' if skipped else ''}
+<p>Model: {html.escape(report.model)}{" &middot; adapter: " + html.escape(report.adapter) if report.adapter else ""}</p>
+{"<p>Skipped systems:</p><ul>" + skipped + "</ul>" if skipped else ""}
 <h2>Summary</h2><table><tr><th>system</th>{head}</tr>{rows}</table>
 <div id="charts"></div>
-<h2>Retrieval (RAG systems)</h2><table><tr><th>metric</th><th>value</th></tr>{retrieval or '<tr><td>no KB</td><td></td></tr>'}</table>
+<h2>Retrieval (RAG systems)</h2><table><tr><th>metric</th><th>value</th></tr>{retrieval or "<tr><td>no KB</td><td></td></tr>"}</table>
 <h2>Are the differences real? (correctness, paired bootstrap, 95%)</h2>
 <table><tr><th>comparison</th><th>difference</th><th>95% interval</th><th>significant</th></tr>{comps}</table>
 <h2>Questions each system gets wrong</h2>{wrong}

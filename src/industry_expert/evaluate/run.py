@@ -21,8 +21,16 @@ from industry_expert.retrieve.hybrid import retrieve
 from industry_expert.types import Answer
 
 SYSTEMS = ("base", "rag", "fine-tuned", "rag+fine-tuned")
-HEADLINE = ("correct", "abstention", "false_abstention", "citation_precision", "citation_recall",
-            "faithfulness", "f1", "latency_s")
+HEADLINE = (
+    "correct",
+    "abstention",
+    "false_abstention",
+    "citation_precision",
+    "citation_recall",
+    "faithfulness",
+    "f1",
+    "latency_s",
+)
 RETRIEVAL = ("hit@1", "hit@5", "recall@5", "mrr@10", "ndcg@10")
 NAN = float("nan")
 
@@ -51,9 +59,15 @@ def _nan_mean(xs: list[float]) -> float:
 
 def score_answer(q: Question, a: Answer) -> dict[str, float]:
     """Answer metrics for one question (NaN where a metric does not apply)."""
-    row: dict[str, float] = {"latency_s": a.timings.get("total_s", NAN), "f1": NAN,
-                             "abstention": NAN, "false_abstention": NAN, "citation_precision": NAN,
-                             "citation_recall": NAN, "faithfulness": NAN}
+    row: dict[str, float] = {
+        "latency_s": a.timings.get("total_s", NAN),
+        "f1": NAN,
+        "abstention": NAN,
+        "false_abstention": NAN,
+        "citation_precision": NAN,
+        "citation_recall": NAN,
+        "faithfulness": NAN,
+    }
     if not q.answerable:
         row["abstention"] = float(a.abstained)
         row["correct"] = float(a.abstained)
@@ -64,12 +78,15 @@ def score_answer(q: Question, a: Answer) -> dict[str, float]:
     row["correct"] = float(ok and not a.abstained)
     row["false_abstention"] = float(a.abstained)
     if a.citations:
-        good = [any(m.source_matches(c.source, g) for g in q.gold_sources)
-                or (bool(q.key_facts) and m.answer_correct(a.passages[c.n - 1].text, q.key_facts))
-                for c in a.citations]
+        good = [
+            any(m.source_matches(c.source, g) for g in q.gold_sources)
+            or (bool(q.key_facts) and m.answer_correct(a.passages[c.n - 1].text, q.key_facts))
+            for c in a.citations
+        ]
         row["citation_precision"] = sum(good) / len(good)
-        row["citation_recall"] = m.recall_at_k([c.source for c in a.citations], q.gold_sources,
-                                               len(a.citations))
+        row["citation_recall"] = m.recall_at_k(
+            [c.source for c in a.citations], q.gold_sources, len(a.citations)
+        )
     if a.passages and a.raw_answer and not is_abstention(a.raw_answer):
         # of the model's own sentences, the share the passages support (the delivered answer keeps
         # only those, so this measures the model's grounding before the check)
@@ -82,10 +99,13 @@ def retrieval_row(kb: KnowledgeBase, q: Question) -> dict[str, float]:
     if not q.answerable:
         return {}
     docs = m.ranked_documents([h.source for h in retrieve(kb, q.question, k=20)])
-    return {"hit@1": m.hit_at_k(docs, q.gold_sources, 1), "hit@5": m.hit_at_k(docs, q.gold_sources, 5),
-            "recall@5": m.recall_at_k(docs, q.gold_sources, 5),
-            "mrr@10": m.reciprocal_rank(docs, q.gold_sources, 10),
-            "ndcg@10": m.ndcg_at_k(docs, q.gold_sources, 10)}
+    return {
+        "hit@1": m.hit_at_k(docs, q.gold_sources, 1),
+        "hit@5": m.hit_at_k(docs, q.gold_sources, 5),
+        "recall@5": m.recall_at_k(docs, q.gold_sources, 5),
+        "mrr@10": m.reciprocal_rank(docs, q.gold_sources, 10),
+        "ndcg@10": m.ndcg_at_k(docs, q.gold_sources, 10),
+    }
 
 
 def plan(kb: str | None, adapter: str | None) -> tuple[list[str], dict[str, str]]:
@@ -93,14 +113,26 @@ def plan(kb: str | None, adapter: str | None) -> tuple[list[str], dict[str, str]
     if not kb:
         skipped.update({"rag": "no --kb given", "rag+fine-tuned": "no --kb given"})
     if not adapter:
-        skipped.update({"fine-tuned": "no --adapter given", "rag+fine-tuned": skipped.get(
-            "rag+fine-tuned", "no --adapter given")})
+        skipped.update(
+            {
+                "fine-tuned": "no --adapter given",
+                "rag+fine-tuned": skipped.get("rag+fine-tuned", "no --adapter given"),
+            }
+        )
     return [s for s in SYSTEMS if s not in skipped], skipped
 
 
-def evaluate(questions: str | Path, out: str | Path, kb: str | None = None, adapter: str | None = None,
-             model: str | None = None, settings: AskSettings | None = None, progress: bool = False,
-             limit: int | None = None, samples: int = 1000) -> EvalReport:
+def evaluate(
+    questions: str | Path,
+    out: str | Path,
+    kb: str | None = None,
+    adapter: str | None = None,
+    model: str | None = None,
+    settings: AskSettings | None = None,
+    progress: bool = False,
+    limit: int | None = None,
+    samples: int = 1000,
+) -> EvalReport:
     from tqdm import tqdm
 
     from industry_expert.models.generators import load_generator
@@ -116,7 +148,9 @@ def evaluate(questions: str | Path, out: str | Path, kb: str | None = None, adap
         gens["tuned"] = load_generator(model, adapter=adapter)
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in systems}
     per_question = []
-    bar = tqdm(total=len(qs) * len(systems), desc="evaluating", unit="answer", disable=None if progress else True)
+    bar = tqdm(
+        total=len(qs) * len(systems), desc="evaluating", unit="answer", disable=None if progress else True
+    )
     try:
         retrieval = [retrieval_row(opened, q) for q in qs] if opened else []
         for name in systems:
@@ -127,30 +161,62 @@ def evaluate(questions: str | Path, out: str | Path, kb: str | None = None, adap
                 a.timings.setdefault("total_s", time.perf_counter() - t0)
                 row = score_answer(q, a)
                 rows[name].append(row)
-                per_question.append({"system": name, "id": q.id, "type": q.type, "question": q.question,
-                                     "answer": a.answer, "abstained": a.abstained,
-                                     "citations": [c.source for c in a.citations], **row})
+                per_question.append(
+                    {
+                        "system": name,
+                        "id": q.id,
+                        "type": q.type,
+                        "question": q.question,
+                        "answer": a.answer,
+                        "abstained": a.abstained,
+                        "citations": [c.source for c in a.citations],
+                        **row,
+                    }
+                )
                 bar.update(1)
     finally:
         bar.close()
         if opened:
             opened.close()
     summary = {n: {k: _nan_mean([r[k] for r in rs]) for k in HEADLINE} for n, rs in rows.items()}
-    ci = {n: {k: list(bootstrap_ci([r[k] for r in rs], samples)) for k in ("correct", "abstention", "citation_precision",
-                                                                            "faithfulness")}
-          for n, rs in rows.items()}
+    ci = {
+        n: {
+            k: list(bootstrap_ci([r[k] for r in rs], samples))
+            for k in ("correct", "abstention", "citation_precision", "faithfulness")
+        }
+        for n, rs in rows.items()
+    }
     comparisons = []
     for i, a_name in enumerate(systems):
-        for b_name in systems[i + 1:]:
-            diff, lo, hi = paired_difference_ci([r["correct"] for r in rows[b_name]],
-                                                [r["correct"] for r in rows[a_name]], samples)
-            comparisons.append({"better": b_name, "than": a_name, "metric": "correct", "difference": diff,
-                                "ci": [lo, hi], "significant": not (lo <= 0 <= hi) if diff == diff else False})
-    report = EvalReport(str(out), len(qs), systems, skipped, summary, ci,
-                        {k: _nan_mean([r[k] for r in retrieval if r]) for k in RETRIEVAL} if retrieval else {},
-                        comparisons, gens["base"].id, adapter)
+        for b_name in systems[i + 1 :]:
+            diff, lo, hi = paired_difference_ci(
+                [r["correct"] for r in rows[b_name]], [r["correct"] for r in rows[a_name]], samples
+            )
+            comparisons.append(
+                {
+                    "better": b_name,
+                    "than": a_name,
+                    "metric": "correct",
+                    "difference": diff,
+                    "ci": [lo, hi],
+                    "significant": not (lo <= 0 <= hi) if diff == diff else False,
+                }
+            )
+    report = EvalReport(
+        str(out),
+        len(qs),
+        systems,
+        skipped,
+        summary,
+        ci,
+        {k: _nan_mean([r[k] for r in retrieval if r]) for k in RETRIEVAL} if retrieval else {},
+        comparisons,
+        gens["base"].id,
+        adapter,
+    )
     (out / "per_question.jsonl").write_text(
-        "".join(json.dumps(no_nan(r), ensure_ascii=False) + "\n" for r in per_question), encoding="utf-8")
+        "".join(json.dumps(no_nan(r), ensure_ascii=False) + "\n" for r in per_question), encoding="utf-8"
+    )
     write_json_atomic(out / "summary.json", no_nan(report.to_dict()))
     from industry_expert.evaluate.report import write_html
 

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def bootstrap_ci(values: Sequence[float], samples: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    values: Sequence[float], samples: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """CI of the mean of ``values`` by resampling the questions with replacement."""
     x = np.asarray([v for v in values if v == v], dtype=float)  # drop NaN (metric not applicable)
     if len(x) == 0:
@@ -19,8 +20,9 @@ def bootstrap_ci(values: Sequence[float], samples: int = 1000, seed: int = 0,
     return float(lo), float(hi)
 
 
-def paired_difference_ci(a: Sequence[float], b: Sequence[float], samples: int = 1000, seed: int = 0,
-                         level: float = 0.95) -> tuple[float, float, float]:
+def paired_difference_ci(
+    a: Sequence[float], b: Sequence[float], samples: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float]:
     """(mean difference a-b, CI low, CI high) over the same questions; CI containing 0 means the
     two systems are not measurably different on this question set."""
     pairs = np.asarray([(x, y) for x, y in zip(a, b) if x == x and y == y], dtype=float)

@@ -57,7 +57,7 @@ def converter_dir() -> Path:
     """llama.cpp's sources from the cached llama-cpp-python sdist (``make install`` downloads it)."""
     cache = base_models.CACHE
     src = cache / "sdist" / f"llama_cpp_python-{LLAMA_CPP_VERSION}"
-    if (src / "vendor/llama.cpp/convert_hf_to_gguf.py").is_file():
+    if (src / "vendor/llama.cpp/conversion/__init__.py").is_file():
         return src / "vendor" / "llama.cpp"
     archive = cache / "sdist" / f"llama_cpp_python-{LLAMA_CPP_VERSION}.tar.gz"
     if not archive.is_file():
@@ -66,10 +66,16 @@ def converter_dir() -> Path:
             f"-d {archive.parent} llama-cpp-python=={LLAMA_CPP_VERSION}"
         )
     with tarfile.open(archive) as tar:
+        root = f"llama_cpp_python-{LLAMA_CPP_VERSION}/vendor/llama.cpp/"
         members = [
             m
             for m in tar.getmembers()
-            if "/vendor/llama.cpp/" in m.name and ("convert_" in m.name or "/gguf-py/" in m.name)
+            if m.name.startswith(root)
+            and (
+                m.name.count("/") == 3
+                and m.name.endswith(".py")
+                or m.name.startswith((root + "conversion/", root + "gguf-py/"))
+            )
         ]
         tar.extractall(archive.parent, members=members, filter="data")
     return src / "vendor" / "llama.cpp"
