@@ -6,16 +6,11 @@ import sys
 
 import click
 
-from industry_expert.cli.output import print_json
+from industry_expert.cli.output import DefaultCommandGroup, print_json
 
 
-class _RunByDefault(click.Group):
-    """``expert eval QUESTIONS ...`` runs; ``expert eval generate ...`` builds a question set."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["run", *args]
-        return super().parse_args(ctx, args)
+class _RunByDefault(DefaultCommandGroup):
+    default_command = "run"
 
 
 @click.group("eval", cls=_RunByDefault)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from industry_expert.cli.output import print_json
+from industry_expert.cli.output import DefaultCommandGroup, print_json
 
 
 @click.group("data")
@@ -99,13 +99,8 @@ def from_kb_cmd(
     )
 
 
-class _TrainByDefault(click.Group):
-    """``expert finetune DATA ...`` trains; ``expert finetune merge ...`` merges."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["train", *args]
-        return super().parse_args(ctx, args)
+class _TrainByDefault(DefaultCommandGroup):
+    default_command = "train"
 
 
 @click.group("finetune", cls=_TrainByDefault)

@@ -36,3 +36,15 @@ def parse_filters(values: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"expected key=value, got '{item}'", param_hint="--filter")
         filters[key.strip()] = value.strip()
     return filters
+
+
+class DefaultCommandGroup(click.Group):
+    """A group whose first argument, when it is not a subcommand, goes to ``default_command``
+    (``expert finetune DATA`` trains; ``expert finetune merge ...`` merges)."""
+
+    default_command = ""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)

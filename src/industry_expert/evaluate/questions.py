@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from industry_expert.errors import ConfigError
+from industry_expert.jsonl import read_objects
 
 
 @dataclass
@@ -22,20 +22,8 @@ class Question:
 
 
 def load_questions(path: str | Path) -> list[Question]:
-    path = Path(path)
     out: list[Question] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read question set: {exc.strerror}") from exc
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{where}: invalid JSON ({exc.msg}, column {exc.colno})") from exc
+    for where, obj in read_objects(path, ConfigError):
         for name in ("id", "question"):
             if not isinstance(obj.get(name), str) or not obj[name].strip():
                 raise ConfigError(f"{where}: field '{name}' must be a non-empty string")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from industry_expert.errors import ExpertError
+from industry_expert.jsonl import read_objects
 
 Messages = list[dict[str, str]]
 ROLES = {"system", "user", "assistant"}
@@ -97,24 +98,8 @@ def _check_turns(msgs: Messages, where: str) -> None:
 
 def load_examples(path: str | Path) -> list[Example]:
     """Read a JSONL file in any of the three formats (detected per line)."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read as UTF-8 text: {exc}") from exc
     out = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from exc
-        if not isinstance(obj, dict):
-            raise DataError(f"{where}: each line must be a JSON object")
+    for where, obj in read_objects(path, DataError):
         fmt = next((f for f in FORMATS if f in obj), None)
         if fmt is None:
             raise DataError(
@@ -127,7 +112,7 @@ def load_examples(path: str | Path) -> list[Example]:
             for k, v in obj.items()
             if k not in ("messages", "conversations", "instruction", "input", "output")
         }
-        out.append(Example(msgs, number, meta))
+        out.append(Example(msgs, int(where.rsplit(":", 1)[1]), meta))
     if not out:
         raise DataError(f"{path}: the dataset is empty")
     return out

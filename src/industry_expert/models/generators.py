@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from industry_expert.errors import ConfigError
+from industry_expert.errors import ConfigError, ModelError
 
 Messages = list[dict[str, str]]
 DEFAULT_MODEL = "smollm2"
@@ -32,6 +32,15 @@ class Generator(Protocol):
         temperature: float = 0.0,
         stop: list[str] | None = None,
     ) -> Iterator[str]: ...
+
+
+def check_context(prompt_tokens: int, max_tokens: int, window: int) -> None:
+    """Refuse a prompt that, with the tokens to generate, does not fit the context window."""
+    if prompt_tokens + max_tokens > window:
+        raise ModelError(
+            f"prompt is {prompt_tokens} tokens; with {max_tokens} to generate it overflows "
+            f"the context window of {window} tokens"
+        )
 
 
 def generate(gen: Generator, messages: Messages, **kwargs: object) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from industry_expert.errors import ModelError
-from industry_expert.models.generators import Messages
+from industry_expert.models.generators import Messages, check_context
 from industry_expert.models.templates import FALLBACK_BY_ARCHITECTURE, render
 from industry_expert.models.threads import pin_torch
 
@@ -66,11 +66,7 @@ class HFGenerator:
 
         inputs = self.tokenizer(self.render(messages), return_tensors="pt", add_special_tokens=False)
         n = inputs["input_ids"].shape[1]
-        if n + max_tokens > self.context_window:
-            raise ModelError(
-                f"prompt is {n} tokens; with {max_tokens} to generate it overflows the "
-                f"context window of {self.context_window} tokens"
-            )
+        check_context(n, max_tokens, self.context_window)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs = dict(
             **inputs,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from industry_expert.errors import ModelError
-from industry_expert.models.generators import Messages
+from industry_expert.models.generators import Messages, check_context
 from industry_expert.models.templates import FALLBACK_BY_ARCHITECTURE, render
 from industry_expert.models.threads import num_threads
 
@@ -91,11 +91,7 @@ class LlamaCppGenerator:
         stop: list[str] | None = None,
     ) -> Iterator[str]:
         prompt = self.tokens(self.render(messages))
-        if len(prompt) + max_tokens > self.context_window:
-            raise ModelError(
-                f"prompt is {len(prompt)} tokens; with {max_tokens} to generate it "
-                f"overflows the context window of {self.context_window} tokens"
-            )
+        check_context(len(prompt), max_tokens, self.context_window)
         self.llm.reset()
         for chunk in self.llm.create_completion(
             prompt, max_tokens=max_tokens, temperature=temperature, stop=stop or [], stream=True
