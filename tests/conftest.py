@@ -64,55 +64,11 @@ def tiny_st_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-PHI3_SPECIALS = [
-    "<unk>",
-    "<s>",
-    "</s>",
-    "<|endoftext|>",
-    "<|system|>",
-    "<|user|>",
-    "<|assistant|>",
-    "<|end|>",
-]
-
-
 @pytest.fixture(scope="session")
 def tiny_phi3(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny randomly initialised Phi3ForCausalLM with a word-level tokenizer that knows Phi-3's
-    special tokens; no chat template on purpose (the Phi-3 fallback must supply the exact one).
-    No Phi-3 weights can be downloaded here: this covers the Phi-3 code path, not its quality."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast
+    """A tiny randomly initialised Phi3ForCausalLM (see industry_expert.testing.tiny). No Phi-3
+    weights can be downloaded here: this covers the Phi-3 code path, not its quality."""
+    from industry_expert.testing.tiny import build_tiny_phi3
 
-    out = tmp_path_factory.mktemp("models") / "tiny-phi3"
     corpus = (SAMPLE / "data" / "manuals" / "glossary.md").read_text(encoding="utf-8").split("\n")
-    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
-    )
-    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=PHI3_SPECIALS, vocab_size=2000))
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="<|endoftext|>",
-        unk_token="<unk>",
-        pad_token="<|endoftext|>",
-    )
-    fast.save_pretrained(out)
-    torch.manual_seed(0)
-    config = Phi3Config(
-        vocab_size=len(fast),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=512,
-        initializer_range=0.3,  # larger random weights: adapters alone can then move the loss
-        bos_token_id=fast.bos_token_id,
-        eos_token_id=fast.eos_token_id,
-        pad_token_id=fast.pad_token_id,
-    )
-    Phi3ForCausalLM(config).save_pretrained(out)
-    return out
+    return build_tiny_phi3(tmp_path_factory.mktemp("models") / "tiny-phi3", corpus)

@@ -300,3 +300,24 @@ def test_merged_adapter_exports_gguf_that_llamacpp_runs(smollm2_adapter: Path, t
     assert gen.id == "gguf:model-q4_k_m.gguf"
     assert "<|im_start|>assistant" in gen.render([{"role": "user", "content": "hi"}])  # template carried over
     assert generate(gen, [{"role": "user", "content": "What is the Blue Flush?"}], max_tokens=8)
+
+
+def test_raft_examples_hold_oracle_and_distractors(sample_kb: Path, tmp_path: Path) -> None:
+    from industry_expert.finetune.data import load_examples
+    from industry_expert.finetune.synth import write_from_kb
+    from industry_expert.generate.prompts import NOT_COVERED
+
+    r = write_from_kb(sample_kb, tmp_path / "raft.jsonl", raft=True, limit=25, seed=1)
+    rows = [json.loads(line) for line in (tmp_path / "raft.jsonl").read_text().splitlines()]
+    assert r["examples"] == 25 and len(load_examples(tmp_path / "raft.jsonl")) == 25
+    with_oracle = [x for x in rows if x["oracle"]]
+    assert with_oracle and len(with_oracle) < 25  # some examples carry distractors only
+    for x in rows:
+        user, answer = x["messages"][1]["content"], x["messages"][-1]["content"]
+        assert user.count("<passage id=") >= 3 and "Question:" in user
+        if x["oracle"]:
+            n = int(answer.split("[")[1].split("]")[0])
+            passage = user.split(f'<passage id="{n}"')[1].split("</passage>")[0]
+            assert x["source"] in passage and 'The passage says: "' in answer
+        else:
+            assert answer == NOT_COVERED

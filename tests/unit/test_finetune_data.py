@@ -16,28 +16,44 @@ def _write(tmp_path: Path, rows: list[object]) -> Path:
 
 
 def test_three_formats_become_chat_messages(tmp_path: Path) -> None:
-    p = _write(tmp_path, [
-        {"messages": [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1."}]},
-        {"instruction": "Translate", "input": "Pumpe", "output": "pump."},
-        {"conversations": [{"from": "system", "value": "S"}, {"from": "human", "value": "Q3"},
-                           {"from": "gpt", "value": "A3."}]},
-    ])
+    p = _write(
+        tmp_path,
+        [
+            {"messages": [{"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1."}]},
+            {"instruction": "Translate", "input": "Pumpe", "output": "pump."},
+            {
+                "conversations": [
+                    {"from": "system", "value": "S"},
+                    {"from": "human", "value": "Q3"},
+                    {"from": "gpt", "value": "A3."},
+                ]
+            },
+        ],
+    )
     ex = load_examples(p)
-    assert ex[1].messages == [{"role": "user", "content": "Translate\n\nPumpe"},
-                              {"role": "assistant", "content": "pump."}]
+    assert ex[1].messages == [
+        {"role": "user", "content": "Translate\n\nPumpe"},
+        {"role": "assistant", "content": "pump."},
+    ]
     assert [m["role"] for m in ex[2].messages] == ["system", "user", "assistant"]
     assert [e.line for e in ex] == [1, 2, 3]
 
 
-@pytest.mark.parametrize("row,message", [
-    ('{"messages": [{"role": "user", "content": "Q"}]}', "d.jsonl:1: a conversation must end with an assistant"),
-    ('{"messages": [{"role": "bot", "content": "Q"}]}', r"d.jsonl:1: messages\[0\].role must be one of"),
-    ('{"instruction": "Q"}', "d.jsonl:1: field 'output' must be a string"),
-    ('{"conversations": [{"from": "alien", "value": "x"}]}', r"d.jsonl:1: conversations\[0\] needs"),
-    ('{"text": "hello"}', "d.jsonl:1: expected a 'messages'"),
-    ('[1, 2]', "d.jsonl:1: each line must be a JSON object"),
-    ('{"messages": [', "d.jsonl:1: invalid JSON"),
-])
+@pytest.mark.parametrize(
+    "row,message",
+    [
+        (
+            '{"messages": [{"role": "user", "content": "Q"}]}',
+            "d.jsonl:1: a conversation must end with an assistant",
+        ),
+        ('{"messages": [{"role": "bot", "content": "Q"}]}', r"d.jsonl:1: messages\[0\].role must be one of"),
+        ('{"instruction": "Q"}', "d.jsonl:1: field 'output' must be a string"),
+        ('{"conversations": [{"from": "alien", "value": "x"}]}', r"d.jsonl:1: conversations\[0\] needs"),
+        ('{"text": "hello"}', "d.jsonl:1: expected a 'messages'"),
+        ("[1, 2]", "d.jsonl:1: each line must be a JSON object"),
+        ('{"messages": [', "d.jsonl:1: invalid JSON"),
+    ],
+)
 def test_errors_name_line_and_field(tmp_path: Path, row: str, message: str) -> None:
     with pytest.raises(DataError, match=message):
         load_examples(_write(tmp_path, [row]))
@@ -47,9 +63,17 @@ def test_report_duplicates_empty_truncated_and_length(tmp_path: Path) -> None:
     def chat(q: str, a: str) -> dict:
         return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
 
-    p = _write(tmp_path, [chat("What is X?", "X is a pump."), chat("What is X?", "X is a pump."),
-                          chat("what is x", "X is a valve."), chat("Empty?", " "),
-                          chat("Cut?", "The torque is set to and the"), chat("Long? " + "word " * 80, "Yes.")])
+    p = _write(
+        tmp_path,
+        [
+            chat("What is X?", "X is a pump."),
+            chat("What is X?", "X is a pump."),
+            chat("what is x", "X is a valve."),
+            chat("Empty?", " "),
+            chat("Cut?", "The torque is set to and the"),
+            chat("Long? " + "word " * 80, "Yes."),
+        ],
+    )
     r = check(load_examples(p), count_tokens, max_seq_len=50)
     assert r.exact_duplicates == [2] and [1, 2, 3] in r.near_duplicates
     assert r.empty_answers == [4] and r.truncated_answers == [5] and r.over_length == [6]
@@ -57,8 +81,10 @@ def test_report_duplicates_empty_truncated_and_length(tmp_path: Path) -> None:
 
 
 def test_split_is_reproducible_and_complete(tmp_path: Path) -> None:
-    rows = [{"messages": [{"role": "user", "content": f"Q{i}"}, {"role": "assistant", "content": f"A{i}."}]}
-            for i in range(200)]
+    rows = [
+        {"messages": [{"role": "user", "content": f"Q{i}"}, {"role": "assistant", "content": f"A{i}."}]}
+        for i in range(200)
+    ]
     ex = load_examples(_write(tmp_path, rows))
     a, b = split(ex, 0.1, seed=3), split(ex, 0.1, seed=3)
     assert [e.line for e in a[1]] == [e.line for e in b[1]] and 8 <= len(a[1]) <= 35

@@ -66,22 +66,37 @@ def load_tokenizer(name: str) -> Any:
     return tok
 
 
-def load_model(name: str, method: str) -> Any:
+def train_device(local_rank: int = 0) -> str:
     import torch
+
+    return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+
+
+def compute_dtype(device: str, method: str) -> Any:
+    """fp32 on the CPU and for full fine-tuning; bf16 base weights for (Q)LoRA on a GPU."""
+    import torch
+
+    if device.startswith("cuda") and method != "full" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_model(name: str, method: str, device: str = "cpu") -> Any:
+    """The base model on ``device``: fp32/bf16 weights, or 4-bit NF4 for QLoRA."""
     from transformers import AutoModelForCausalLM
 
     pin_torch()
-    kwargs: dict[str, Any] = {"dtype": torch.float32}
+    dtype = compute_dtype(device, method)
+    kwargs: dict[str, Any] = {"dtype": dtype, "device_map": device}
     if method == "qlora":
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
-            bnb_4bit_compute_dtype=torch.float32,
+            bnb_4bit_compute_dtype=dtype,
             bnb_4bit_use_double_quant=True,
         )
-        kwargs["device_map"] = "cpu" if not torch.cuda.is_available() else "auto"
     try:
         model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
     except OSError as exc:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,9 +41,45 @@ class FinetuneReport:
     losses: list[float] = field(default_factory=list)
     eval_losses: list[float] = field(default_factory=list)
     resumed_from_step: int = 0
+    peak_gpu_mb: float = 0.0
+    device: str = "cpu"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class Distributed:
+    """One process (CPU or one GPU), or several under ``accelerate launch`` / torchrun: then
+    accelerate wraps the model for data parallelism, each process trains its share of the
+    batches, and only the main process writes files."""
+
+    def __init__(self) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.acc: Any = None
+        if self.world > 1:
+            from accelerate import Accelerator
+
+            self.acc = Accelerator()
+            self.device = str(self.acc.device)
+        else:
+            self.device = base_models.train_device(int(os.environ.get("LOCAL_RANK", "0")))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def prepare(self, model: Any, optim: Any) -> tuple[Any, Any]:
+        return tuple(self.acc.prepare(model, optim)) if self.acc else (model, optim)  # type: ignore[return-value]
+
+    def shard(self, items: Iterator[Any]) -> Iterator[Any]:
+        return (b for i, b in enumerate(items) if i % self.world == self.rank)
+
+    def backward(self, loss: Any) -> None:
+        self.acc.backward(loss) if self.acc else loss.backward()
+
+    def unwrap(self, model: Any) -> Any:
+        return self.acc.unwrap_model(model) if self.acc else model
 
 
 def _rss_mb() -> float:
@@ -56,7 +93,7 @@ def chat_template(tokenizer: Any, model_type: str) -> str:
     return str(template)
 
 
-def _eval_loss(model: Any, data: list[Encoded], s: FinetuneSettings, pad: int) -> float:
+def _eval_loss(model: Any, data: list[Encoded], s: FinetuneSettings, pad: int, device: str) -> float:
     import torch
 
     if not data:
@@ -65,6 +102,7 @@ def _eval_loss(model: Any, data: list[Encoded], s: FinetuneSettings, pad: int) -
     total, n = 0.0, 0
     with torch.no_grad():
         for batch in batches(data, s.batch_size, "bucket", s.max_seq_len, pad, s.seed):
+            batch = {k: v.to(device) for k, v in batch.items()}
             count = int((batch["labels"][:, 1:] != IGNORE).sum())
             total += float(model(**batch).loss) * count
             n += count
@@ -148,7 +186,8 @@ def finetune(
             f"tokens (lines {too_long[:10]}); raise max_seq_len or shorten them"
         )
     set_seed(s.seed)
-    model = base_models.load_model(base, s.method)
+    dist = Distributed()
+    model = base_models.load_model(base, s.method, dist.device)
     base_mb = base_models.weight_bytes(model) / 1048576
     if s.method != "full":
         from peft import LoraConfig, get_peft_model
@@ -168,8 +207,10 @@ def finetune(
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
+    model, optim = dist.prepare(model, optim)
     pad = tokenizer.pad_token_id
-    n_batches = sum(1 for _ in batches(enc_train, s.batch_size, s.batching, s.max_seq_len, pad, s.seed))
+    n_all = sum(1 for _ in batches(enc_train, s.batch_size, s.batching, s.max_seq_len, pad, s.seed))
+    n_batches = len(range(dist.rank, n_all, dist.world))  # this process's share
     per_epoch = math.ceil(n_batches / s.grad_accum)
     total = min(per_epoch * s.epochs, s.max_steps or per_epoch * s.epochs)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -195,12 +236,13 @@ def finetune(
     while state["step"] < total and state["epoch"] < s.epochs:
         epoch = state["epoch"]
         for i, batch in enumerate(
-            batches(enc_train, s.batch_size, s.batching, s.max_seq_len, pad, s.seed + epoch)
+            dist.shard(batches(enc_train, s.batch_size, s.batching, s.max_seq_len, pad, s.seed + epoch))
         ):
             if i < state["batch"]:
                 continue  # resumed mid-epoch: these batches were trained already
+            batch = {k: v.to(dist.device) for k, v in batch.items()}
             loss = model(**batch).loss
-            (loss / s.grad_accum).backward()
+            dist.backward(loss / s.grad_accum)
             state["tokens"] += int((batch["labels"] != IGNORE).sum())
             state["batch"] = i + 1
             if (i + 1) % s.grad_accum and i + 1 != n_batches:
@@ -214,16 +256,17 @@ def finetune(
             rate = (state["tokens"] - tokens0) / (time.perf_counter() - t0)
             bar.set_postfix(loss=f"{state['losses'][-1]:.3f}", tok_s=f"{rate:.0f}", rss_mb=f"{_rss_mb():.0f}")
             bar.update(1)
-            if s.save_every and state["step"] % s.save_every == 0:
-                _save_checkpoint(ckpt, model, optim, sched, state)
+            if s.save_every and state["step"] % s.save_every == 0 and dist.main:
+                _save_checkpoint(ckpt, dist.unwrap(model), optim, sched, state)
             if on_step:
                 on_step(state["step"])
             if state["step"] >= total:
                 break
         if state["batch"] >= n_batches:  # the epoch is complete
             state["epoch"], state["batch"] = epoch + 1, 0
-            state["eval_losses"].append(round(_eval_loss(model, enc_eval, s, pad), 5))
-        _save_checkpoint(ckpt, model, optim, sched, state)
+            state["eval_losses"].append(round(_eval_loss(model, enc_eval, s, pad, dist.device), 5))
+        if dist.main:
+            _save_checkpoint(ckpt, dist.unwrap(model), optim, sched, state)
     bar.close()
     seconds = time.perf_counter() - t0
     # -- save -----------------------------------------------------------------------------
@@ -239,14 +282,30 @@ def finetune(
         seconds=round(time.perf_counter() - t_start, 2),
         tokens_per_s=round((state["tokens"] - tokens0) / seconds, 1) if seconds else 0.0,
         peak_rss_mb=round(_rss_mb(), 1),
+        peak_gpu_mb=round(torch.cuda.max_memory_allocated() / 1048576, 1)
+        if torch.cuda.is_available()
+        else 0.0,
+        device=dist.device,
         base_weight_mb=round(base_mb, 1),
         trainable_params=sum(p.numel() for p in params),
         losses=state["losses"],
         eval_losses=state["eval_losses"],
         resumed_from_step=resumed,
     )
+    if not dist.main:
+        return result
     _save_artifact(
-        out, model, tokenizer, template, s, base, data, report.to_dict(), len(train), len(evals), result
+        out,
+        dist.unwrap(model),
+        tokenizer,
+        template,
+        s,
+        base,
+        data,
+        report.to_dict(),
+        len(train),
+        len(evals),
+        result,
     )
     return result
 

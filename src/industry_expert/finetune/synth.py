@@ -154,8 +154,11 @@ def raft_example(
     from industry_expert.retrieve.hybrid import retrieve
 
     oracle = kb.store.hits([qa.chunk_id])[qa.chunk_id]
-    pool = [h for h in retrieve(kb, qa.question, k=distractors + 3) if h.doc_id != oracle.doc_id]
+    pool = [h for h in retrieve(kb, qa.question, k=distractors * 4) if h.doc_id != oracle.doc_id]
     passages = pool[:distractors]
+    if len(passages) < distractors:  # a small KB: fill up with random chunks of other documents
+        others = [h for h in kb_hits(kb, "all") if h.doc_id != oracle.doc_id and h not in passages]
+        passages += rng.sample(others, min(len(others), distractors - len(passages)))
     with_oracle = rng.random() >= p_no_oracle
     if with_oracle:
         passages.insert(rng.randrange(len(passages) + 1), oracle)

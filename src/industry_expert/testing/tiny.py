@@ -1,0 +1,64 @@
+"""Tiny randomly initialised models built locally (no downloads): the Phi-3 architecture with a
+word-level tokenizer that knows Phi-3's special tokens. They exercise code paths, not quality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PHI3_SPECIALS = [
+    "<unk>",
+    "<s>",
+    "</s>",
+    "<|endoftext|>",
+    "<|system|>",
+    "<|user|>",
+    "<|assistant|>",
+    "<|end|>",
+]
+
+
+def build_tiny_phi3(
+    out: Path,
+    corpus: list[str],
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    init_range: float = 0.3,
+    seed: int = 0,
+) -> Path:
+    """Save a random ``Phi3ForCausalLM`` and its tokenizer to ``out`` (no chat template on purpose:
+    the Phi-3 fallback must supply the exact one). A larger ``init_range`` lets adapters alone move
+    the loss of a random network."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
+    )
+    tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=PHI3_SPECIALS, vocab_size=2000))
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="<|endoftext|>",
+        unk_token="<unk>",
+        pad_token="<|endoftext|>",
+    )
+    fast.save_pretrained(out)
+    torch.manual_seed(seed)
+    config = Phi3Config(
+        vocab_size=len(fast),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=512,
+        initializer_range=init_range,
+        bos_token_id=fast.bos_token_id,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+    )
+    Phi3ForCausalLM(config).save_pretrained(out)
+    return out
