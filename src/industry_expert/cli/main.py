@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from industry_expert import __version__
@@ -13,6 +15,8 @@ from industry_expert.cli.output import ExpertGroup
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def main(debug: bool) -> None:
     """Turn a small language model into an expert on your company's data."""
+    # bitsandbytes warns on import that an optional CPU kernel package is missing: noise here
+    logging.getLogger("bitsandbytes").setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
 def _register() -> None:

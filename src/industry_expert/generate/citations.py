@@ -43,17 +43,27 @@ def stem(word: str) -> str:
     return word[:-1] if word.endswith("e") and len(word) > 3 else word
 
 
+def _units(passage: str) -> list[str]:
+    return [u for line in passage.split("\n") for u in split_sentences(line) if u.strip()] or [passage]
+
+
 def support(sentence: str, passage: str) -> float:
-    """Share of the sentence's content words that the passage contains (0..1); 0 when any number or
-    code in the sentence (a token with a digit) is missing from the passage: small models invent
-    those, and a wrong number is the costliest error."""
+    """How well the passage supports the sentence (0..1): the best, over windows of one or two
+    adjacent passage sentences (or table rows), of the share of the sentence's content words the
+    window contains; 0 for a window missing any number or code of the sentence (a token with a
+    digit). Small models invent numbers and swap codes between neighbouring facts, and a wrong
+    number is the costliest error."""
     words = content_words(_CITE.sub("", sentence))
     if not words:
         return 0.0
-    found = content_words(passage)
-    if any(any(c.isdigit() for c in w) and w not in found for w in words):
-        return 0.0
-    return len(words & found) / len(words)
+    coded = {w for w in words if any(c.isdigit() for c in w)}
+    units = [content_words(u) for u in _units(passage)]
+    windows = units + [a | b for a, b in zip(units, units[1:])]
+    best = 0.0
+    for found in windows:
+        if coded <= found:
+            best = max(best, len(words & found) / len(words))
+    return best
 
 
 def is_abstention(text: str) -> bool:
@@ -83,7 +93,7 @@ def parse(answer: str) -> list[CheckedSentence]:
     return out
 
 
-def check(answer: str, passages: list[str], threshold: float = 0.5) -> list[CheckedSentence]:
+def check(answer: str, passages: list[str], threshold: float = 0.6) -> list[CheckedSentence]:
     """Keep citations that exist and support their sentence; find support where none was cited."""
     sentences = parse(answer)
     for s in sentences:

@@ -33,7 +33,7 @@ class AskSettings:
     """Answer length asked of the model, in sentences."""
     min_relevance: float = 0.25
     """Abstain without calling the model when no passage reaches this cosine similarity."""
-    support_threshold: float = 0.5
+    support_threshold: float = 0.6
     """A citation stands when this share of the sentence's content words is in the passage."""
     temperature: float = 0.0
     context_tokens: int | None = None
