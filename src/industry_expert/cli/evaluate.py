@@ -23,20 +23,20 @@ def print_summary(report) -> None:  # type: ignore[no-untyped-def]
         return "   n/a" if v is None or v != v else f"{100 * v:5.1f}%"
 
     cols = [
-        ("correct", "correct"),
         ("abstention", "abstain(unans)"),
         ("false_abstention", "false abst."),
         ("citation_precision", "cite prec."),
         ("faithfulness", "faithful"),
     ]
-    click.echo(f"{'system':<16}" + "".join(f"{t:>16}" for _, t in cols) + f"{'s/answer':>10}")
+    head = f"{'system':<16}{'correct':>8}{'95% CI':>15}" + "".join(f"{t:>16}" for _, t in cols)
+    click.echo(head + f"{'s/answer':>10}")
     for s in report.systems:
         row = report.summary[s]
         lo, hi = report.ci[s]["correct"]
+        interval = f"{pct(lo).strip()}-{pct(hi).strip()}"
         click.echo(
-            f"{s:<16}"
-            + f"{pct(row['correct'])} [{pct(lo).strip()}-{pct(hi).strip()}]".rjust(16)
-            + "".join(f"{pct(row[k]):>16}" for k, _ in cols[1:])
+            f"{s:<16}{pct(row['correct']):>8}{interval:>15}"
+            + "".join(f"{pct(row[k]):>16}" for k, _ in cols)
             + f"{row['latency_s']:>10.1f}"
         )
     for s, why in report.skipped.items():
