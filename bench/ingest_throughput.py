@@ -19,8 +19,8 @@ def main() -> None:
     shutil.rmtree(kb_dir, ignore_errors=True)
     report = ingest([str(DATA)], kb_dir)
     with KnowledgeBase.open(kb_dir) as kb:
-        rows = kb.store.con.execute("SELECT text, section FROM chunks ORDER BY chunk_id").fetchall()
-        texts = [f"{section}\n{text}" if section else text for text, section in rows]
+        hits = kb.store.hits(kb.store.chunk_ids())
+        texts = [f"{h.section}\n{h.text}" if h.section else h.text for h in hits.values()]
         summaries = [f"{d.title}\n{d.summary}" for d in kb.store.documents()]
     t0 = time.perf_counter()
     embedder.embed_batch(texts + summaries)

@@ -27,9 +27,9 @@ REPEATS = 3
 
 def _sample() -> tuple[np.ndarray, list[str]]:
     with KnowledgeBase.open(sample_kb()) as kb:
-        rows = kb.store.con.execute("SELECT text, vec FROM chunks").fetchall()
-    vecs = np.stack([np.frombuffer(v, dtype=np.float32) for _, v in rows])
-    words = [w for t, _ in rows for w in t.split() if w.isascii()]
+        ids = kb.store.chunk_ids()
+        vecs = kb.store.vectors(ids)
+        words = [w for h in kb.store.hits(ids).values() for w in h.text.split() if w.isascii()]
     return vecs, words
 
 

@@ -13,13 +13,8 @@ from industry_expert.types import Answer
 def _settings(k: int | None, max_tokens: int | None):  # type: ignore[no-untyped-def]
     from industry_expert.generate.grounded import AskSettings
 
-    s = AskSettings()
-    if k is not None:
-        s.k = k
-    if max_tokens is not None:
-        s.max_tokens = max_tokens
-    s.__post_init__()
-    return s
+    given = {"k": k, "max_tokens": max_tokens}
+    return AskSettings(**{name: v for name, v in given.items() if v is not None})
 
 
 def print_sources(answer: Answer) -> None:

@@ -115,7 +115,7 @@ def is_eval_chunk(hit: Hit) -> bool:
 
 def kb_hits(kb: KnowledgeBase, part: str = "train") -> list[Hit]:
     """Chunks of the KB in the ``train`` or ``eval`` partition (``all`` for both)."""
-    ids = [r[0] for r in kb.store.con.execute("SELECT chunk_id FROM chunks ORDER BY chunk_id")]  # type: ignore[attr-defined]
+    ids = kb.store.chunk_ids()
     hits = kb.store.hits(ids)
     return [hits[i] for i in ids if part == "all" or is_eval_chunk(hits[i]) == (part == "eval")]
 

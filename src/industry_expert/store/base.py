@@ -51,6 +51,10 @@ class Store(Protocol):
         """Top-k document ids by BM25 over title and summary."""
         ...
 
+    def chunk_ids(self) -> list[int]:
+        """Every chunk id, in insertion order."""
+        ...
+
     def hits(self, chunk_ids: list[int]) -> dict[int, Hit]:
         """Chunks with their document's source, title and type (score 0)."""
         ...

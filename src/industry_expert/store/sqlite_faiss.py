@@ -325,6 +325,9 @@ class SQLiteFaissStore:
         top = np.argsort(-scores)[:k]
         return [(ids[i], float(scores[i])) for i in top]
 
+    def chunk_ids(self) -> list[int]:
+        return [r[0] for r in self.con.execute("SELECT chunk_id FROM chunks ORDER BY chunk_id")]
+
     def hits(self, chunk_ids: list[int]) -> dict[int, Hit]:
         if not chunk_ids:
             return {}

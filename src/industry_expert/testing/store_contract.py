@@ -154,6 +154,12 @@ class StoreContract:
         assert s.stats()["documents"] == 4
         s.close()
 
+    def test_chunk_ids_list_every_chunk(self, store: Store) -> None:
+        self._fill(store)
+        ids = store.chunk_ids()
+        assert len(ids) == 5 and ids == sorted(ids)
+        assert {h.doc_id for h in store.hits(ids).values()} == {"a", "b", "c"}
+
     def test_vectors_round_trip(self, store: Store) -> None:
         self._fill(store)
         _, _, vecs, _ = doc("a", "docs/a.md", ["impeller torque 45 Nm", "grease interval 2000 h"], seed=1)
