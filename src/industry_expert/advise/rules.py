@@ -12,6 +12,8 @@ from industry_expert.advise.profile import Profile
 
 FRESH_CHANGES_PER_RUN = 1.0
 FRESH_RECENT_SHARE = 0.25
+MIN_HISTORY_DAYS = 7.0
+"""An unchanged KB says 'stable' only after this much ingest history."""
 SPECIALISED_SHARE = 0.10
 ENOUGH_EXAMPLES = 500
 MAX_DUPLICATE_SHARE = 0.10
@@ -52,15 +54,14 @@ def _fresh(p: Profile, flag: bool | None) -> Finding:
     kb = p.kb
     if kb is None:
         return Finding(q, None, "unknown", "no knowledge base given")
-    if kb.ingest_runs > 1:
-        yes = kb.changed_per_run >= FRESH_CHANGES_PER_RUN
-        return Finding(
-            q,
-            yes,
-            "profile",
-            f"{kb.changed_per_run:.1f} documents changed per re-ingest over "
-            f"{kb.ingest_runs} ingests in {kb.history_days:.1f} days",
-        )
+    history = (
+        f"{kb.changed_per_run:.1f} documents changed per re-ingest over {kb.ingest_runs} ingests "
+        f"in {kb.history_days:.1f} days"
+    )
+    if kb.ingest_runs > 1 and (
+        kb.changed_per_run >= FRESH_CHANGES_PER_RUN or kb.history_days >= MIN_HISTORY_DAYS
+    ):
+        return Finding(q, kb.changed_per_run >= FRESH_CHANGES_PER_RUN, "profile", history)
     if kb.recent_file_share is not None:
         yes = kb.recent_file_share >= FRESH_RECENT_SHARE
         return Finding(
@@ -70,7 +71,9 @@ def _fresh(p: Profile, flag: bool | None) -> Finding:
             f"{100 * kb.recent_file_share:.0f}% of files changed in the last 30 days "
             f"(files span {kb.file_age_span_days:.0f} days)",
         )
-    return Finding(q, None, "unknown", "one ingest so far and identical file times: change rate unknown")
+    return Finding(
+        q, None, "unknown", "too little ingest history and identical file times: change rate unknown"
+    )
 
 
 def _terminology(p: Profile, flag: bool | None) -> Finding:
