@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from industry_expert.config import Settings
-from industry_expert.errors import ExpertError, KBError, LoadError
+from industry_expert.errors import KBError, LoadError
 from industry_expert.ingest.base import Parsed
 from industry_expert.ingest.chunking import chunk_blocks
 from industry_expert.ingest.discover import Source, discover
@@ -263,10 +263,7 @@ def ingest(
             job.fail(arg, reason)
         for path, reason in found.skipped:
             job.report.files.append(FileResult(path, "skipped", reason=reason))
-        try:
-            job.run(found.sources)
-        except ExpertError:
-            raise
+        job.run(found.sources)
         job.remove_missing(found.roots, {s.abs_path for s in found.sources})
         kb.store.sync()
         job.report.seconds = time.perf_counter() - t0
