@@ -109,16 +109,13 @@ def retrieval_row(kb: KnowledgeBase, q: Question) -> dict[str, float]:
 
 
 def plan(kb: str | None, adapter: str | None) -> tuple[list[str], dict[str, str]]:
-    skipped = {}
+    """The systems to run, and why the others are skipped."""
+    skipped: dict[str, str] = {}
     if not kb:
-        skipped.update({"rag": "no --kb given", "rag+fine-tuned": "no --kb given"})
+        skipped["rag"] = skipped["rag+fine-tuned"] = "no --kb given"
     if not adapter:
-        skipped.update(
-            {
-                "fine-tuned": "no --adapter given",
-                "rag+fine-tuned": skipped.get("rag+fine-tuned", "no --adapter given"),
-            }
-        )
+        skipped["fine-tuned"] = "no --adapter given"
+        skipped.setdefault("rag+fine-tuned", "no --adapter given")
     return [s for s in SYSTEMS if s not in skipped], skipped
 
 

@@ -73,11 +73,11 @@ def fit_passages(gen: Generator, question: str, hits: list[Hit], budget: int) ->
     return out
 
 
-def _relevance(kb: KnowledgeBase, question: str, hits: list[Hit]) -> float:
+def _relevance(kb: KnowledgeBase, query_vector: np.ndarray, hits: list[Hit]) -> float:
+    """The best cosine similarity between the query and a retrieved passage."""
     if not hits:
         return 0.0
-    q = kb.embed([question])[0]
-    return float(np.max(kb.store.vectors([h.chunk_id for h in hits]) @ q))
+    return float(np.max(kb.store.vectors([h.chunk_id for h in hits]) @ query_vector))
 
 
 def _run(
@@ -227,8 +227,9 @@ def ask(
     opened = kb if isinstance(kb, KnowledgeBase) else KnowledgeBase.open(kb)
     try:
         t1 = time.perf_counter()
-        hits = retrieve(opened, query or question, k=s.k, filters=filters)
-        relevance = _relevance(opened, query or question, hits)
+        qvec = opened.embed([query or question])[0]  # embedded once, for retrieval and relevance
+        hits = retrieve(opened, query or question, k=s.k, filters=filters, query_vector=qvec)
+        relevance = _relevance(opened, qvec, hits)
         timings["retrieve_s"] = time.perf_counter() - t1
         answer = answer_from_passages(question, hits, gen, s, on_token, timings, relevance)
     finally:

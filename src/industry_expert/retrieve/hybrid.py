@@ -6,6 +6,8 @@ import os
 from dataclasses import replace
 from typing import Literal
 
+import numpy as np
+
 from industry_expert.config import RetrieveSettings
 from industry_expert.kb import KnowledgeBase
 from industry_expert.retrieve.fusion import collapse_near_duplicates, order_by_documents, rrf
@@ -22,15 +24,17 @@ def retrieve(
     filters: Filters | None = None,
     mode: Mode = "hybrid",
     settings: RetrieveSettings | None = None,
+    query_vector: np.ndarray | None = None,
 ) -> list[Hit]:
-    """Best-first hits. ``mode`` selects one retriever alone (for comparison) or the hybrid."""
+    """Best-first hits. ``mode`` selects one retriever alone (for comparison) or the hybrid.
+    ``query_vector``: the query already embedded by the caller (so it is embedded once)."""
     s = settings or RetrieveSettings()
     n = max(s.candidates, k)
     store = kb.store
     dense: list[tuple[int, float]] = []
     lexical: list[tuple[int, float]] = []
     if mode in ("hybrid", "dense"):
-        qvec = kb.embed([query])[0]
+        qvec = kb.embed([query])[0] if query_vector is None else query_vector
         dense = store.dense(qvec, n, filters)
     if mode in ("hybrid", "bm25"):
         lexical = store.lexical(query, n, filters)
