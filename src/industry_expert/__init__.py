@@ -15,6 +15,8 @@ _API = {
     "search": "industry_expert.retrieve.hybrid",
     "KnowledgeBase": "industry_expert.kb",
     "Settings": "industry_expert.config",
+    "AnswerSettings": "industry_expert.config",
+    "RetrieveSettings": "industry_expert.config",
     "kb_stats": "industry_expert.api",
     "kb_remove": "industry_expert.api",
     "ask": "industry_expert.generate.grounded",

@@ -1,94 +1,146 @@
-"""A knowledge base directory: manifest (embedder, chunking), store, embedder."""
+"""A knowledge base directory: manifest (embedder, chunking, store backend), store, embedder."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from dataclasses import asdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from industry_expert.config import ChunkSettings, Settings
-from industry_expert.errors import EmbedderMismatchError, KBError
+from industry_expert.artifacts import tool_version
+from industry_expert.config import ChunkSettings, RemoteSettings, Settings
+from industry_expert.errors import ConfigError, EmbedderMismatchError, KBError
+from industry_expert.io import read_json_object, write_json_atomic
 from industry_expert.models.embedders import Embedder, load_embedder, normalize
-from industry_expert.store.sqlite_faiss import SQLiteFaissStore
+from industry_expert.store import registry
+from industry_expert.store.base import Store
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
-
-
-def tool_version() -> str:
-    from industry_expert import __version__
-
-    return __version__
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+StoreOptions = Mapping[str, Any]
+"""A store backend's constructor options (``dsn``, ``schema``...)."""
 
 
 class KnowledgeBase:
     """Open with :meth:`open` (must exist) or :meth:`create` (new or compatible existing)."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any], embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        manifest: dict[str, Any],
+        embedder: Embedder | None = None,
+        store_options: StoreOptions | None = None,
+    ) -> None:
+        """``store_options`` add to (or override) the options the manifest records, e.g. secrets."""
         self.path = path
         self.manifest = manifest
         self._embedder = embedder
-        self.store = SQLiteFaissStore(path, int(manifest["embedder"]["dim"]))
+        self.remote: RemoteSettings | None = None
+        """Timeouts and retries of a remote (``openai:``) embedder; from ``open(settings=...)``."""
+        backend, options = registry.from_manifest(
+            manifest.get("store", registry.DEFAULT_BACKEND), str(path / MANIFEST)
+        )
+        self.store: Store = registry.open_store(
+            path, int(manifest["embedder"]["dim"]), backend, {**options, **(store_options or {})}
+        )
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
-    def open(cls, path: str | os.PathLike[str], embedder: str | None = None) -> KnowledgeBase:
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        embedder: str | None = None,
+        store_options: StoreOptions | None = None,
+        settings: Settings | None = None,
+    ) -> KnowledgeBase:
+        """Open an existing KB with the store backend its manifest names. Options (a connection URL
+        with its password...) come from the manifest, then ``settings.store`` when it names the same
+        backend, then ``store_options``."""
         path = Path(path)
         manifest_path = path / MANIFEST
         if not manifest_path.is_file():
             raise KBError(f"{path}: no knowledge base here (run 'expert ingest PATH --kb {path}')")
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise KBError(f"{manifest_path}: unreadable manifest: {exc}") from exc
+        manifest = read_json_object(manifest_path, KBError)
         if manifest.get("format_version") != FORMAT_VERSION:
             raise KBError(
                 f"{path}: KB format {manifest.get('format_version')} is not supported "
                 f"by this version (expects {FORMAT_VERSION})"
             )
-        kb = cls(path, manifest)
+        backend = _recorded_backend(path, manifest)
+        if settings is not None and settings.store.backend == backend:
+            store_options = {**_store_choice(settings, None, None)[1], **(store_options or {})}
+        try:
+            kb = cls(path, manifest, store_options=store_options)
+        except ConfigError as exc:  # the manifest names a backend that is unknown here, or bad options
+            raise KBError(f"{manifest_path}: store: {exc}") from None
+        kb.remote = settings.remote if settings is not None else None
         if embedder is not None and embedder != manifest["embedder"]["spec"]:
-            kb._check_embedder(load_embedder(embedder))
+            kb._check_embedder(load_embedder(embedder, kb.remote))
         return kb
 
     @classmethod
     def create(
-        cls, path: str | os.PathLike[str], settings: Settings | None = None, explicit: set[str] | None = None
+        cls,
+        path: str | os.PathLike[str],
+        settings: Settings | None = None,
+        explicit: set[str] | None = None,
+        store: str | None = None,
+        store_options: StoreOptions | None = None,
     ) -> KnowledgeBase:
         """Open a compatible KB or create one. ``explicit`` names settings the user set on purpose
-        (``embedder``, ``chunking``): those must match an existing KB."""
-        path, settings, explicit = Path(path), settings or Settings(), explicit or set()
+        (``embedder``, ``chunking``, ``store``): those must match an existing KB. ``store`` names the
+        backend (default: the settings' ``store.backend``); ``store_options`` are its constructor
+        options. The manifest records the backend and its options without secrets (the options the
+        store reports through an optional ``recorded_options()``, else the ones given)."""
+        path, settings, explicit = Path(path), settings or Settings(), set(explicit or ())
+        backend, options = _store_choice(settings, store, store_options)
+        if store is not None or settings.store.backend != registry.DEFAULT_BACKEND:
+            explicit.add("store")
         if (path / MANIFEST).is_file():
-            kb = cls.open(path, settings.embedder if "embedder" in explicit else None)
+            recorded = _recorded_backend(path)
+            if "store" in explicit and recorded != backend:
+                raise KBError(
+                    f"{path}: built with store '{recorded}', not '{backend}'; "
+                    "use a new --kb directory to change the store"
+                )
+            kb = cls.open(
+                path, settings.embedder if "embedder" in explicit else None, store_options, settings
+            )
             if "chunking" in explicit and kb.chunking != settings.chunking:
                 raise EmbedderMismatchError(
                     f"{path}: built with chunking {kb.manifest['chunking']}, not "
-                    f"{asdict(settings.chunking)}; use a new --kb directory to change chunking"
+                    f"{settings.chunking.model_dump()}; use a new --kb directory to change chunking"
                 )
             return kb
-        embedder = load_embedder(settings.embedder)
+        store_entry = registry.recordable(backend, options)
+        registry.backend_class(backend)  # an unknown or uninstalled backend fails before any file is written
+        embedder = load_embedder(settings.embedder, settings.remote)
+        variant = getattr(embedder, "variant", None)  # how it runs (onnx/torch), when it says
         manifest = {
             "format_version": FORMAT_VERSION,
             "tool_version": tool_version(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "embedder": {"spec": settings.embedder, "id": embedder.id, "dim": embedder.dim},
-            "chunking": asdict(settings.chunking),
-            "store": SQLiteFaissStore.name,
+            "embedder": {
+                "spec": settings.embedder,
+                "id": embedder.id,
+                "dim": embedder.dim,
+                **({"variant": variant} if variant else {}),
+            },
+            "chunking": settings.chunking.model_dump(),
+            "store": store_entry,
         }
         path.mkdir(parents=True, exist_ok=True)
+        # the store opens (and may fail) before the manifest exists
+        kb = cls(path, manifest, embedder, options)
+        kb.remote = settings.remote
+        effective = getattr(kb.store, "recorded_options", None)  # e.g. a schema the backend derived
+        if effective is not None:
+            manifest["store"] = registry.recordable(backend, effective())
         write_json_atomic(path / MANIFEST, manifest)
-        return cls(path, manifest, embedder)
+        return kb
 
     def _check_embedder(self, embedder: Embedder) -> None:
         want = self.manifest["embedder"]
@@ -104,7 +156,7 @@ class KnowledgeBase:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._check_embedder(load_embedder(self.manifest["embedder"]["spec"]))
+            self._check_embedder(load_embedder(self.manifest["embedder"]["spec"], self.remote))
         assert self._embedder is not None
         return self._embedder
 
@@ -118,6 +170,11 @@ class KnowledgeBase:
             if texts
             else np.zeros((0, self.store.dim), dtype=np.float32)
         )
+
+    @property
+    def store_backend(self) -> str:
+        """The store backend's registered name, as the manifest records it."""
+        return _recorded_backend(self.path, self.manifest)
 
     def stats(self) -> dict[str, Any]:
         s = self.store.stats()
@@ -143,3 +200,25 @@ class KnowledgeBase:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _store_choice(
+    settings: Settings, store: str | None, store_options: StoreOptions | None
+) -> tuple[str, dict[str, Any]]:
+    """The backend and options: explicit arguments first, then the settings' ``store`` section
+    (whose options apply only when it names the same backend)."""
+    section = settings.store
+    backend = store or section.backend
+    options: dict[str, Any] = {}
+    if backend == section.backend:
+        options.update(section.options)
+        if section.url:
+            options["dsn"] = section.url  # server-backed stores take their connection as ``dsn``
+    options.update(store_options or {})
+    return registry.check_name(backend), options
+
+
+def _recorded_backend(path: Path, manifest: dict[str, Any] | None = None) -> str:
+    """The store backend a KB's manifest names (KBs made before backends had options: a string)."""
+    manifest = manifest if manifest is not None else read_json_object(path / MANIFEST, KBError)
+    return registry.from_manifest(manifest.get("store", registry.DEFAULT_BACKEND), str(path / MANIFEST))[0]

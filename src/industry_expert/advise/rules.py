@@ -3,12 +3,13 @@ three scenarios; an evaluation report, when given, can override the rule of thum
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from industry_expert.advise.profile import Profile
+from industry_expert.errors import ConfigError
+from industry_expert.io import read_json_object
 
 FRESH_CHANGES_PER_RUN = 1.0
 FRESH_RECENT_SHARE = 0.25
@@ -54,6 +55,8 @@ def _fresh(p: Profile, flag: bool | None) -> Finding:
     kb = p.kb
     if kb is None:
         return Finding(q, None, "unknown", "no knowledge base given")
+    if kb.documents == 0:
+        return Finding(q, None, "unknown", "the knowledge base is empty: change rate unknown")
     history = (
         f"{kb.changed_per_run:.1f} documents changed per re-ingest over {kb.ingest_runs} ingests "
         f"in {kb.history_days:.1f} days"
@@ -82,6 +85,8 @@ def _terminology(p: Profile, flag: bool | None) -> Finding:
         return Finding(q, flag, "flag", "stated by the user")
     if p.kb is None:
         return Finding(q, None, "unknown", "no knowledge base to measure the vocabulary")
+    if p.kb.chunks == 0:
+        return Finding(q, None, "unknown", "the knowledge base is empty: no vocabulary to measure")
     share = p.kb.specialised_term_share
     return Finding(
         q,
@@ -150,9 +155,28 @@ def rule_of_thumb(
     return "RAG", reasons or ["RAG is the safe default: current, transparent and easy to correct"]
 
 
+def load_eval_summary(eval_dir: str | Path) -> dict[str, Any]:
+    """``summary.json`` of an ``expert eval`` run, checked; ConfigError (one line naming the file)
+    when it is missing, not JSON, or not an evaluation summary."""
+    path = Path(eval_dir) / "summary.json"
+    summary = read_json_object(path, ConfigError)
+    checks = (("summary", dict), ("comparisons", list), ("questions", int))
+    for key, kind in checks:
+        if not isinstance(summary.get(key), kind):
+            raise ConfigError(
+                f"{path}: not an 'expert eval' summary (field '{key}' missing or not a {kind.__name__})"
+            )
+    for system, row in summary["summary"].items():
+        if not isinstance(row, dict) or not isinstance(row.get("correct"), int | float | None):
+            raise ConfigError(f"{path}: summary.{system}.correct must be a number")
+    return summary
+
+
 def measured_winner(eval_dir: str | Path, recommended: str) -> dict[str, Any]:
-    summary = json.loads((Path(eval_dir) / "summary.json").read_text(encoding="utf-8"))
+    summary = load_eval_summary(eval_dir)
     acc = {s: v["correct"] for s, v in summary["summary"].items() if v.get("correct") is not None}
+    if not acc:
+        raise ConfigError(f"{Path(eval_dir) / 'summary.json'}: no system has a correctness score")
     best = max(acc, key=acc.__getitem__)
     target = SYSTEM_FOR[recommended]
     comp = next((c for c in summary["comparisons"] if {c["better"], c["than"]} == {best, target}), None)
@@ -166,6 +190,12 @@ def measured_winner(eval_dir: str | Path, recommended: str) -> dict[str, Any]:
         "questions": summary["questions"],
         "comparison": comp,
     }
+
+
+def _test(measured: dict[str, Any]) -> str:
+    """``, exact McNemar p=0.031`` when the evaluation recorded the paired test, else nothing."""
+    comp = measured.get("comparison") or {}
+    return f", exact McNemar p={comp['p_value']:.2g}" if comp.get("p_value") is not None else ""
 
 
 def advise(
@@ -203,13 +233,14 @@ def advise(
             reasons.append(
                 f"measured on {measured['questions']} questions: {measured['winner']} answers "
                 f"{100 * acc[measured['winner']]:.0f}% correctly vs {100 * acc[measured['recommended_system']]:.0f}% "
-                f"for {measured['recommended_system']} (a significant margin): the measurement overrides the rule of thumb"
+                f"for {measured['recommended_system']} (a significant margin{_test(measured)}): the measurement "
+                "overrides the rule of thumb"
             )
         else:
             reasons.append(
                 f"measured on {measured['questions']} questions: "
                 + ", ".join(f"{s} {100 * v:.0f}%" for s, v in sorted(acc.items(), key=lambda kv: -kv[1]))
-                + f" correct; {measured['recommended_system']} is the best or not measurably worse, so the rule "
-                "of thumb stands"
+                + f" correct; {measured['recommended_system']} is the best or not measurably worse"
+                f"{_test(measured)}, so the rule of thumb stands"
             )
     return Advice(final, SCENARIOS[final], findings, reasons, rule, measured, profile.to_dict())

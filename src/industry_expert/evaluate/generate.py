@@ -1,5 +1,5 @@
 """Build an evaluation question set from a KB, with gold sources, from the chunks that training
-data generation never uses (see ``finetune.synth.is_eval_chunk``), phrased differently again."""
+data generation never uses (``industry_expert.partition``), phrased differently again."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from industry_expert.finetune.synth import _KEYISH, _human, _rows, kb_hits
 from industry_expert.kb import KnowledgeBase
+from industry_expert.partition import kb_chunks as kb_hits
+from industry_expert.text import human_column, key_column, split_sentences, table_rows
 
 _FACT = re.compile(r"\b[A-Z]{1,4}-\d[\w\-]*|\b\d+(?:[.,]\d+)?\s?(?:%|[A-Za-z]{1,4}\b)?")
 
@@ -35,25 +36,26 @@ def questions_from_kb(
         for hit in kb_hits(kb, "eval"):
             src = _source(hit.source, data_root)
             if hit.type in ("csv", "xlsx", "sqlite"):
-                for row in list(_rows(hit))[:per_chunk]:
-                    key_col = next((c for c in row if _KEYISH.search(c)), next(iter(row)))
+                for row in list(table_rows(hit.text))[:per_chunk]:
+                    key_col = key_column(row)
                     cols = [c for c in row if c != key_col and row[c]]
                     if not cols:
                         continue
                     col = rng.choice(cols)
                     rows.append(
                         {
-                            "question": f"Which {_human(col)} does {row[key_col]} have?",
-                            "answer": f"{row[key_col]} has {_human(col)} {row[col]}.",
+                            "question": f"Which {human_column(col)} does {row[key_col]} have?",
+                            "answer": f"{row[key_col]} has {human_column(col)} {row[col]}.",
                             "key_facts": [row[col]],
                             "regex": None,
                             "gold_sources": [src],
+                            "chunk_id": hit.chunk_id,
                             "type": "table",
                         }
                     )
             else:
                 parts = [p.strip() for p in hit.section.split(" > ")]
-                sentence = re.split(r"(?<=[.!?])\s+", " ".join(hit.text.split()))[0]
+                sentence = (split_sentences(" ".join(hit.text.split())) or [""])[0]
                 facts = [f.strip() for f in _FACT.findall(sentence) if len(f.strip()) >= 2][:2]
                 if len(parts) < 2 or len(sentence.split()) < 5:
                     continue
@@ -64,6 +66,7 @@ def questions_from_kb(
                         "key_facts": facts,
                         "regex": None,
                         "gold_sources": [src],
+                        "chunk_id": hit.chunk_id,
                         "type": "doc",
                     }
                 )

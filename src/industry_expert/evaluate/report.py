@@ -1,6 +1,7 @@
-"""A self-contained HTML report: summary table, one bar chart per metric (the systems side by
-side, 95% bootstrap intervals as whiskers), retrieval metrics, pairwise comparisons, and the
-questions each system got wrong. Charts are SVG drawn by inline JavaScript from embedded JSON;
+"""A self-contained HTML report: the settings every system answered with, a summary table (each
+rate with its n and 95% interval), one bar chart per metric (the systems side by side, 95%
+intervals as whiskers: Wilson for rates, bootstrap for continuous metrics), retrieval metrics,
+pairwise comparisons (exact McNemar), and the questions each system got wrong. Charts are SVG drawn by inline JavaScript from embedded JSON;
 nothing is fetched from the network."""
 
 from __future__ import annotations
@@ -69,23 +70,41 @@ def _fmt(v: Any, rate: bool = True) -> str:
     return f"{100 * v:.1f}%" if rate else f"{v:.2f}"
 
 
+def _cell(report: Any, system: str, metric: str) -> str:
+    rate = metric != "latency_s"
+    n = report.counts.get(system, {}).get(metric, "?")
+    lo, hi = report.ci.get(system, {}).get(metric, [None, None])
+    interval = f" [{_fmt(lo, rate)}, {_fmt(hi, rate)}]" if lo is not None and lo == lo else ""
+    return f"<td>{_fmt(report.summary[system][metric], rate)}<br><small>n={n}{interval}</small></td>"
+
+
+def _settings(report: Any) -> str:
+    """The effective settings, one row per field (the table a reader needs to reproduce the run)."""
+    rows = "".join(
+        f"<tr><td>{html.escape(section)}.{html.escape(k)}</td><td>{html.escape(json.dumps(v))}</td></tr>"
+        for section, values in report.settings.items()
+        for k, v in values.items()
+    )
+    return f"<table class='settings'><tr><th>setting</th><th>value</th></tr>{rows}</table>"
+
+
 def write_html(path: Path, report: Any, per_question: list[dict[str, Any]]) -> None:
-    from industry_expert.evaluate.run import no_nan
+    from industry_expert.io import no_nan
 
     data = no_nan({"systems": report.systems, "summary": report.summary, "ci": report.ci, "charts": CHARTS})
     head = "".join(f"<th>{html.escape(t)}</th>" for _, t in CHARTS)
     rows = "".join(
-        f"<tr><td>{html.escape(s)}</td>"
-        + "".join(f"<td>{_fmt(report.summary[s][k], k != 'latency_s')}</td>" for k, _ in CHARTS)
-        + "</tr>"
+        f"<tr><td>{html.escape(s)}</td>" + "".join(_cell(report, s, k) for k, _ in CHARTS) + "</tr>"
         for s in report.systems
     )
     retrieval = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in report.retrieval.items()
+        f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)} (n={report.retrieval_n})</td></tr>"
+        for k, v in report.retrieval.items()
     )
     comps = "".join(
         f"<tr><td>{html.escape(c['better'])} vs {html.escape(c['than'])}</td><td>{_fmt(c['difference'])}</td>"
-        f"<td>[{_fmt(c['ci'][0])}, {_fmt(c['ci'][1])}]</td><td>{'yes' if c['significant'] else 'no'}</td></tr>"
+        f"<td>[{_fmt(c['ci'][0])}, {_fmt(c['ci'][1])}]</td><td>{c['only_better']} / {c['only_than']}</td>"
+        f"<td>{c['p_value']:.3g}</td><td>{c['n']}</td><td>{'yes' if c['significant'] else 'no'}</td></tr>"
         for c in report.comparisons
     )
     wrong = ""
@@ -104,11 +123,18 @@ def write_html(path: Path, report: Any, per_question: list[dict[str, Any]]) -> N
 <h1>Evaluation: {report.questions} questions</h1>
 <p>Model: {html.escape(report.model)}{" &middot; adapter: " + html.escape(report.adapter) if report.adapter else ""}</p>
 {"<p>Skipped systems:</p><ul>" + skipped + "</ul>" if skipped else ""}
-<h2>Summary</h2><table><tr><th>system</th>{head}</tr>{rows}</table>
+<h2>Settings</h2>{_settings(report)}
+<h2>Summary</h2><p>Each cell: the mean, n (questions the metric applies to) and the 95% interval
+(Wilson for rates, bootstrap for citation, faithfulness and latency).</p>
+<table><tr><th>system</th>{head}</tr>{rows}</table>
 <div id="charts"></div>
 <h2>Retrieval (RAG systems)</h2><table><tr><th>metric</th><th>value</th></tr>{retrieval or "<tr><td>no KB</td><td></td></tr>"}</table>
-<h2>Are the differences real? (correctness, paired bootstrap, 95%)</h2>
-<table><tr><th>comparison</th><th>difference</th><th>95% interval</th><th>significant</th></tr>{comps}</table>
+<h2>Are the differences real? (correctness on the same questions)</h2>
+<p>Exact McNemar test on the questions only one of the two systems answers correctly; the interval
+is Newcombe's paired score interval (95%). Significant: p &lt; 0.05 (interval and test can differ
+at the margin; the verdict follows the exact test).</p>
+<table><tr><th>comparison</th><th>difference</th><th>95% interval</th><th>only first / only second right</th>
+<th>p (exact McNemar)</th><th>n</th><th>significant</th></tr>{comps}</table>
 <h2>Questions each system gets wrong</h2>{wrong}
 <script type="application/json" id="data">{payload}</script>
 <script>{SCRIPT}</script></body></html>"""

@@ -1,22 +1,25 @@
 """Run up to four systems on the same questions: base model alone, RAG (base + KB), fine-tuned
-alone, RAG + fine-tuned. Retrieval and answer metrics per question, bootstrap CIs on the headline
-numbers, per-question JSONL and a self-contained HTML report."""
+alone, RAG + fine-tuned, each answering through ``generate.grounded.ask`` with the same settings
+``expert ask`` uses. Retrieval and answer metrics per question, Wilson intervals for rates,
+bootstrap intervals for continuous metrics, exact McNemar tests between systems, per-question JSONL
+and a self-contained HTML report; the effective settings are recorded in both."""
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from industry_expert.config import AnswerSettings, RetrieveSettings, Settings
 from industry_expert.evaluate import metrics as m
 from industry_expert.evaluate.questions import Question, load_questions
-from industry_expert.evaluate.stats import bootstrap_ci, paired_difference_ci
+from industry_expert.evaluate.stats import bootstrap_ci, mcnemar_exact, newcombe_paired_ci, proportion_ci
 from industry_expert.generate.citations import is_abstention
-from industry_expert.generate.grounded import AskSettings, ask
-from industry_expert.kb import KnowledgeBase, write_json_atomic
+from industry_expert.generate.grounded import ask
+from industry_expert.io import no_nan, write_json_atomic
+from industry_expert.kb import KnowledgeBase
 from industry_expert.retrieve.hybrid import retrieve
 from industry_expert.types import Answer
 
@@ -31,6 +34,8 @@ HEADLINE = (
     "f1",
     "latency_s",
 )
+RATES = ("correct", "abstention", "false_abstention")
+"""0/1 per question: Wilson intervals. The other headline metrics get bootstrap intervals."""
 RETRIEVAL = ("hit@1", "hit@5", "recall@5", "mrr@10", "ndcg@10")
 NAN = float("nan")
 
@@ -43,10 +48,14 @@ class EvalReport:
     skipped: dict[str, str]
     summary: dict[str, dict[str, float]]  # system -> metric -> mean
     ci: dict[str, dict[str, list[float]]]  # system -> metric -> [low, high]
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # system -> metric -> n scored
     retrieval: dict[str, float] = field(default_factory=dict)
     comparisons: list[dict[str, Any]] = field(default_factory=list)
     model: str = ""
     adapter: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    """The effective ``retrieve`` and ``answer`` settings every system answered with."""
+    retrieval_n: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,10 +104,12 @@ def score_answer(q: Question, a: Answer) -> dict[str, float]:
     return row
 
 
-def retrieval_row(kb: KnowledgeBase, q: Question) -> dict[str, float]:
+def retrieval_row(
+    kb: KnowledgeBase, q: Question, settings: RetrieveSettings | None = None
+) -> dict[str, float]:
     if not q.answerable:
         return {}
-    docs = m.ranked_documents([h.source for h in retrieve(kb, q.question, k=20)])
+    docs = m.ranked_documents([h.source for h in retrieve(kb, q.question, k=20, settings=settings)])
     return {
         "hit@1": m.hit_at_k(docs, q.gold_sources, 1),
         "hit@5": m.hit_at_k(docs, q.gold_sources, 5),
@@ -119,97 +130,145 @@ def plan(kb: str | None, adapter: str | None) -> tuple[list[str], dict[str, str]
     return [s for s in SYSTEMS if s not in skipped], skipped
 
 
+def as_settings(settings: Settings | AnswerSettings | None) -> Settings:
+    """The full tree: answer settings alone are taken with the default retrieval settings."""
+    if settings is None:
+        return Settings()
+    if isinstance(settings, AnswerSettings):
+        return Settings(answer=settings)
+    return settings
+
+
+def aggregate(rows: dict[str, list[dict[str, float]]], samples: int = 1000) -> dict[str, Any]:
+    """Means, n, intervals per system and metric, and the pairwise comparisons of correctness."""
+    summary = {n: {k: _nan_mean([r[k] for r in rs]) for k in HEADLINE} for n, rs in rows.items()}
+    counts = {n: {k: sum(1 for r in rs if r[k] == r[k]) for k in HEADLINE} for n, rs in rows.items()}
+    ci = {
+        n: {
+            k: list(
+                proportion_ci([r[k] for r in rs]) if k in RATES else bootstrap_ci([r[k] for r in rs], samples)
+            )
+            for k in HEADLINE
+        }
+        for n, rs in rows.items()
+    }
+    names = list(rows)
+    comparisons = [
+        compare(b_name, a_name, [r["correct"] for r in rows[b_name]], [r["correct"] for r in rows[a_name]])
+        for i, a_name in enumerate(names)
+        for b_name in names[i + 1 :]
+    ]
+    return {"summary": summary, "counts": counts, "ci": ci, "comparisons": comparisons}
+
+
+def compare(b_name: str, a_name: str, b: list[float], a: list[float]) -> dict[str, Any]:
+    """``b`` vs ``a`` on the same questions: difference in correctness with Newcombe's paired
+    interval, the discordant counts, and the exact McNemar p-value (significant below 0.05)."""
+    diff, lo, hi = newcombe_paired_ci(b, a)
+    p = mcnemar_exact(b, a)
+    return {
+        "better": b_name,
+        "than": a_name,
+        "metric": "correct",
+        "n": sum(1 for x, y in zip(a, b, strict=True) if x == x and y == y),
+        "difference": diff,
+        "ci": [lo, hi],
+        "only_better": sum(1 for x, y in zip(a, b, strict=True) if y == 1 and x == 0),
+        "only_than": sum(1 for x, y in zip(a, b, strict=True) if x == 1 and y == 0),
+        "p_value": p,
+        "test": "exact McNemar",
+        "significant": p < 0.05,
+    }
+
+
+def _answer_all(
+    qs: list[Question],
+    systems: list[str],
+    gens: dict[str, Any],
+    kb: KnowledgeBase | None,
+    s: Settings,
+    bar: Any,
+) -> tuple[dict[str, list[dict[str, float]]], list[dict[str, Any]]]:
+    rows: dict[str, list[dict[str, float]]] = {name: [] for name in systems}
+    per_question = []
+    for name in systems:
+        gen = gens["tuned" if "fine-tuned" in name else "base"]
+        for q in qs:
+            t0 = time.perf_counter()
+            use_kb = kb if name.startswith("rag") else None
+            a = ask(q.question, use_kb, gen, settings=s.answer, retrieval=s.retrieve)
+            a.timings.setdefault("total_s", time.perf_counter() - t0)
+            row = score_answer(q, a)
+            rows[name].append(row)
+            per_question.append(
+                {
+                    "system": name,
+                    "id": q.id,
+                    "type": q.type,
+                    "question": q.question,
+                    "answer": a.answer,
+                    "abstained": a.abstained,
+                    "citations": [c.source for c in a.citations],
+                    **row,
+                }
+            )
+            bar.update(1)
+    return rows, per_question
+
+
 def evaluate(
     questions: str | Path,
     out: str | Path,
     kb: str | None = None,
     adapter: str | None = None,
     model: str | None = None,
-    settings: AskSettings | None = None,
+    settings: Settings | AnswerSettings | None = None,
     progress: bool = False,
     limit: int | None = None,
     samples: int = 1000,
 ) -> EvalReport:
+    """Evaluate on a question set. ``settings``: the same tree ``expert ask`` reads (its ``answer``
+    and ``retrieve`` sections are used; ``model`` overrides ``answer.model``)."""
     from tqdm import tqdm
 
     from industry_expert.models.generators import load_generator
 
     qs = load_questions(questions)[:limit]
     systems, skipped = plan(kb, adapter)
-    s = settings or AskSettings()
+    s = as_settings(settings)
+    model = model if model is not None else s.answer.model
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    opened = KnowledgeBase.open(kb) if kb else None
-    gens = {"base": load_generator(model)}
+    opened = KnowledgeBase.open(kb, settings=s) if kb else None
+    gens = {"base": load_generator(model, remote=s.remote)}
     if adapter:
-        gens["tuned"] = load_generator(model, adapter=adapter)
-    rows: dict[str, list[dict[str, float]]] = {name: [] for name in systems}
-    per_question = []
+        gens["tuned"] = load_generator(model, adapter=adapter, remote=s.remote)
     bar = tqdm(
         total=len(qs) * len(systems), desc="evaluating", unit="answer", disable=None if progress else True
     )
     try:
-        retrieval = [retrieval_row(opened, q) for q in qs] if opened else []
-        for name in systems:
-            gen = gens["tuned" if "fine-tuned" in name else "base"]
-            for q in qs:
-                t0 = time.perf_counter()
-                a = ask(q.question, opened if name.startswith("rag") else None, gen, settings=s)
-                a.timings.setdefault("total_s", time.perf_counter() - t0)
-                row = score_answer(q, a)
-                rows[name].append(row)
-                per_question.append(
-                    {
-                        "system": name,
-                        "id": q.id,
-                        "type": q.type,
-                        "question": q.question,
-                        "answer": a.answer,
-                        "abstained": a.abstained,
-                        "citations": [c.source for c in a.citations],
-                        **row,
-                    }
-                )
-                bar.update(1)
+        retrieval = [retrieval_row(opened, q, s.retrieve) for q in qs] if opened else []
+        rows, per_question = _answer_all(qs, systems, gens, opened, s, bar)
     finally:
         bar.close()
         if opened:
             opened.close()
-    summary = {n: {k: _nan_mean([r[k] for r in rs]) for k in HEADLINE} for n, rs in rows.items()}
-    ci = {
-        n: {
-            k: list(bootstrap_ci([r[k] for r in rs], samples))
-            for k in ("correct", "abstention", "citation_precision", "faithfulness")
-        }
-        for n, rs in rows.items()
-    }
-    comparisons = []
-    for i, a_name in enumerate(systems):
-        for b_name in systems[i + 1 :]:
-            diff, lo, hi = paired_difference_ci(
-                [r["correct"] for r in rows[b_name]], [r["correct"] for r in rows[a_name]], samples
-            )
-            comparisons.append(
-                {
-                    "better": b_name,
-                    "than": a_name,
-                    "metric": "correct",
-                    "difference": diff,
-                    "ci": [lo, hi],
-                    "significant": not (lo <= 0 <= hi) if diff == diff else False,
-                }
-            )
+    stats = aggregate(rows, samples)
+    scored = [r for r in retrieval if r]
     report = EvalReport(
         str(out),
         len(qs),
         systems,
         skipped,
-        summary,
-        ci,
-        {k: _nan_mean([r[k] for r in retrieval if r]) for k in RETRIEVAL} if retrieval else {},
-        comparisons,
+        stats["summary"],
+        stats["ci"],
+        stats["counts"],
+        {k: _nan_mean([r[k] for r in scored]) for k in RETRIEVAL} if retrieval else {},
+        stats["comparisons"],
         gens["base"].id,
         adapter,
+        {"retrieve": s.retrieve.to_dict(), "answer": {**s.answer.to_dict(), "model": model}},
+        len(scored),
     )
     (out / "per_question.jsonl").write_text(
         "".join(json.dumps(no_nan(r), ensure_ascii=False) + "\n" for r in per_question), encoding="utf-8"
@@ -219,14 +278,3 @@ def evaluate(
 
     write_html(out / "report.html", report, per_question)
     return report
-
-
-def no_nan(x: Any) -> Any:
-    """NaN (a metric that does not apply) becomes null in JSON."""
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    if isinstance(x, dict):
-        return {k: no_nan(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [no_nan(v) for v in x]
-    return x

