@@ -17,7 +17,7 @@ def read_objects(
     a line is not a JSON object, or when the file cannot be read as UTF-8 text."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # a UTF-8 BOM is accepted
     except FileNotFoundError:
         raise error(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -30,6 +30,8 @@ def read_objects(
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise error(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from exc
+        except RecursionError:
+            raise error(f"{where}: nested too deeply to read") from None
         if not isinstance(obj, dict):
             raise error(f"{where}: each line must be a JSON object")
         yield where, obj

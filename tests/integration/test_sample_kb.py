@@ -92,7 +92,7 @@ def test_kb_remove(sample_kb: Path, tmp_path: Path) -> None:
     shutil.copytree(sample_kb, kb)
     with KnowledgeBase.open(kb) as opened:
         source = next(d.source for d in opened.store.documents() if d.type == "docx")
-    proc = cli("kb", "remove", source, "--kb", str(kb), "--json")
+    proc = cli("kb", "remove", source, "--kb", str(kb), "--json", "--yes")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["removed_documents"] == 1
     assert all(h.source != source for h in search("procedure steps", kb, k=20))

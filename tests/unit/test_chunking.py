@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from industry_expert.config import ChunkSettings
 from industry_expert.ingest.chunking import chunk_blocks, count_tokens, pack
 from industry_expert.ingest.summarize import summarize
@@ -77,3 +79,44 @@ def test_summaries_are_short_and_describe_tables() -> None:
     assert s.startswith("Manual. Short intro.") and "Sections: Maintenance; Seals; Safety." in s
     table = Block("table", "", header=["a", "b"], rows=[["1", "2"], ["3", "4"]])
     assert "2 rows; columns: a, b" in summarize("T", [table])
+
+
+def test_a_giant_row_or_word_is_split_never_one_giant_chunk() -> None:
+    s = ChunkSettings(max_tokens=60, overlap_tokens=10, max_chars=400)
+    header = [f"col{i}" for i in range(3000)]
+    wide = Block("table", "", header=header, rows=[[f"v{i}" for i in range(3000)], ["a"] * 3000])
+    word = Block("paragraph", "Photo: " + "QUJD" * 50_000 + " end of caption.")
+    chunks = chunk_blocks("d", "T", [wide, word], s)
+    assert all(len(c.text) <= 400 and count_tokens(c.text) <= 60 for c in chunks)
+    text = "\n".join(c.text for c in chunks)
+    assert "col0: v0" in text and "col2999: v2999" in text and "col2999: a" in text  # nothing dropped
+    assert text.count("QUJD") == 50_000 and "end of caption." in text
+    assert {c.metadata["rows"] for c in chunks if "rows" in c.metadata} == {"1-1", "2-2"}
+
+
+def test_inline_base64_images_are_not_indexed() -> None:
+    block = Block("paragraph", "See ![pump](data:image/png;base64," + "iVBORw0K" * 10_000 + ") here.")
+    (chunk,) = chunk_blocks("d", "T", [block], S)
+    assert chunk.text == "See ![pump]([embedded data]) here."
+
+
+@pytest.mark.slow
+def test_chunks_fit_the_bundled_embedders_window_by_its_own_tokenizer(sample_data) -> None:  # type: ignore[no-untyped-def]
+    """Counted with MiniLM's tokenizer, no chunk (section path + text + [CLS]/[SEP]) exceeds its
+    256-token window, even with a chunk budget above the window and text the approximate count
+    underestimates (CJK, long numbers, symbols)."""
+    from industry_expert.ingest.formats import loader_for
+    from industry_expert.models.sentence_transformers import SentenceTransformerEmbedder
+
+    emb = SentenceTransformerEmbedder.bundled()
+    assert emb.max_tokens == 256
+    words = ["Pumpenlaufradschaufelverschleißprüfung", "保修期为二十四个月。", "0x7f3a9c2e1b", "§±∞≈≠"]
+    tricky = Block("paragraph", " ".join(words * 200))
+    docs = [(p.title, p.blocks) for f in sorted(sample_data.rglob("*.md"))[:6] for p in loader_for(f)(f)]
+    docs.append(("Tricky " * 60, [Block("heading", "Deep " * 80, level=2), tricky]))
+    s = ChunkSettings(max_tokens=400, overlap_tokens=40)
+    for title, blocks in docs:
+        for c in chunk_blocks("d", title, blocks, s, count=emb.count_tokens, window=emb.max_tokens):
+            assert emb.count_tokens(c.embed_text()) + 2 <= 256
+    approx = chunk_blocks("d", "Tricky " * 60, [tricky], ChunkSettings())  # the old way: approximate
+    assert max(emb.count_tokens(c.embed_text()) for c in approx) > 256  # what the tokenizer prevents

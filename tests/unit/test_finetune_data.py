@@ -46,9 +46,15 @@ def test_three_formats_become_chat_messages(tmp_path: Path) -> None:
             '{"messages": [{"role": "user", "content": "Q"}]}',
             "d.jsonl:1: a conversation must end with an assistant",
         ),
-        ('{"messages": [{"role": "bot", "content": "Q"}]}', r"d.jsonl:1: messages\[0\].role must be one of"),
-        ('{"instruction": "Q"}', "d.jsonl:1: field 'output' must be a string"),
-        ('{"conversations": [{"from": "alien", "value": "x"}]}', r"d.jsonl:1: conversations\[0\] needs"),
+        (
+            '{"messages": [{"role": "bot", "content": "Q"}]}',
+            r"d.jsonl:1: field 'messages\[0\].role': input should be 'system', 'user' or 'assistant' \(got 'bot'\)",
+        ),
+        ('{"instruction": "Q"}', "d.jsonl:1: field 'output': field required"),
+        (
+            '{"conversations": [{"from": "alien", "value": "x"}]}',
+            r"d.jsonl:1: field 'conversations\[0\].from': must be one of",
+        ),
         ('{"text": "hello"}', "d.jsonl:1: expected a 'messages'"),
         ("[1, 2]", "d.jsonl:1: each line must be a JSON object"),
         ('{"messages": [', "d.jsonl:1: invalid JSON"),

@@ -1,6 +1,8 @@
-"""``expert kb stats|remove``."""
+"""``expert kb stats|remove|copy``."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 
@@ -36,16 +38,60 @@ def stats_cmd(kb_path: str, as_json: bool) -> None:
 @kb_group.command("remove")
 @click.argument("source")
 @click.option("--kb", "kb_path", required=True, type=click.Path(file_okay=False))
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for scripts).")
+@click.option("--all", "allow_all", is_flag=True, help="Allow a source that matches every document.")
+@click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
 @click.option("--json", "as_json", is_flag=True)
-def remove_cmd(source: str, kb_path: str, as_json: bool) -> None:
-    """Remove a source's documents (path as ingested, or a folder)."""
+def remove_cmd(source: str, kb_path: str, yes: bool, allow_all: bool, dry_run: bool, as_json: bool) -> None:
+    """Remove a source's documents (path as ingested, or a folder); asks first unless --yes."""
     from industry_expert.api import kb_remove
+    from industry_expert.errors import KBError
 
-    r = kb_remove(source, kb_path)
+    plan = kb_remove(source, kb_path, dry_run=True)
+    if plan["everything"] and not allow_all and (yes or dry_run):
+        kb_remove(source, kb_path, allow_all=False)  # raises the one-line refusal
+    if dry_run:
+        print_json(plan) if as_json else click.echo(_summary("would remove", plan))
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise KBError(f"{_summary('would remove', plan)}; pass --yes to confirm (no terminal to ask)")
+        click.echo(_summary("would remove", plan), err=True)
+        warn = " (EVERY document in this KB)" if plan["everything"] else ""
+        click.confirm(f"Remove {plan['removed_documents']} document(s){warn}?", abort=True, err=True)
+        allow_all = True  # confirmed by a person, knowing it is everything
+    r = kb_remove(source, kb_path, allow_all=allow_all)
+    print_json(r) if as_json else click.echo(_summary("removed", r))
+
+
+def _summary(verb: str, r: dict) -> str:
+    shown = r["sources"][:10]
+    more = f" and {len(r['sources']) - 10} more" if len(r["sources"]) > 10 else ""
+    return (
+        f"{verb} {r['removed_documents']} document(s), {r['removed_chunks']} chunk(s): "
+        + ", ".join(shown)
+        + more
+    )
+
+
+@kb_group.command("copy")
+@click.argument("src", type=click.Path(file_okay=False))
+@click.argument("dst", type=click.Path(file_okay=False))
+@click.option(
+    "--store",
+    help="Store of the copy: sqlite-faiss (default) | postgresql://USER@HOST:PORT/DB "
+    "(password from PGPASSWORD or ~/.pgpass).",
+)
+@click.option("--json", "as_json", is_flag=True)
+def copy_cmd(src: str, dst: str, store: str | None, as_json: bool) -> None:
+    """Copy a KB into a new directory and store (vectors copied, not re-embedded; verified)."""
+    from industry_expert.kb_copy import copy_kb
+
+    r = copy_kb(src, dst, store)
     if as_json:
-        print_json(r)
+        print_json(r.to_dict())
     else:
         click.echo(
-            f"removed {r['removed_documents']} document(s), {r['removed_chunks']} chunk(s): "
-            + ", ".join(r["sources"])
+            f"copied {r.documents} document(s), {r.chunks} chunk(s), {r.runs} ingest run(s) "
+            f"from {r.src_store} to {r.dst_store} in {r.seconds:.1f} s; counts and vectors verified"
         )

@@ -10,10 +10,13 @@ import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, field_validator
 
 from industry_expert.errors import ExpertError
 from industry_expert.jsonl import read_objects
+from industry_expert.schema import Record, validate
 
 Messages = list[dict[str, str]]
 ROLES = {"system", "user", "assistant"}
@@ -41,39 +44,56 @@ class Example:
         return json.dumps(self.messages, sort_keys=True, ensure_ascii=False)
 
 
+class _Message(Record):
+    model_config = ConfigDict(strict=True, extra="ignore")
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class _Chat(Record):
+    model_config = ConfigDict(strict=True, extra="allow")
+    messages: list[_Message] = Field(min_length=1)
+
+
+class _Instruction(Record):
+    model_config = ConfigDict(strict=True, extra="allow")
+    instruction: str
+    input: str = ""
+    output: str
+
+
+class _Turn(Record):
+    model_config = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
+    speaker: str = Field(alias="from")
+    value: str
+
+    @field_validator("speaker")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value.lower() not in SHAREGPT_ROLES:
+            raise ValueError(f"must be one of {', '.join(SHAREGPT_ROLES)}")
+        return value
+
+
+class _ShareGPT(Record):
+    model_config = ConfigDict(strict=True, extra="allow")
+    conversations: list[_Turn] = Field(min_length=1)
+
+
 def _chat(obj: dict[str, Any], where: str) -> Messages:
-    msgs = obj["messages"]
-    if not isinstance(msgs, list) or not msgs:
-        raise DataError(f"{where}: field 'messages' must be a non-empty list")
-    out = []
-    for i, m in enumerate(msgs):
-        if not isinstance(m, dict) or m.get("role") not in ROLES:
-            raise DataError(f"{where}: messages[{i}].role must be one of system, user, assistant")
-        if not isinstance(m.get("content"), str):
-            raise DataError(f"{where}: messages[{i}].content must be a string")
-        out.append({"role": m["role"], "content": m["content"]})
-    return out
+    r = validate(_Chat, obj, where, DataError)
+    return [{"role": m.role, "content": m.content} for m in r.messages]
 
 
 def _instruction(obj: dict[str, Any], where: str) -> Messages:
-    for name in ("instruction", "output"):
-        if not isinstance(obj.get(name), str):
-            raise DataError(f"{where}: field '{name}' must be a string")
-    prompt = obj["instruction"] + (f"\n\n{obj['input']}" if obj.get("input") else "")
-    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": obj["output"]}]
+    r = validate(_Instruction, obj, where, DataError)
+    prompt = r.instruction + (f"\n\n{r.input}" if r.input else "")
+    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": r.output}]
 
 
 def _sharegpt(obj: dict[str, Any], where: str) -> Messages:
-    turns = obj["conversations"]
-    if not isinstance(turns, list) or not turns:
-        raise DataError(f"{where}: field 'conversations' must be a non-empty list")
-    out = []
-    for i, t in enumerate(turns):
-        role = SHAREGPT_ROLES.get(str(t.get("from", "")).lower()) if isinstance(t, dict) else None
-        if role is None or not isinstance(t.get("value"), str):
-            raise DataError(f"{where}: conversations[{i}] needs 'from' (human/gpt/system) and 'value'")
-        out.append({"role": role, "content": t["value"]})
-    return out
+    r = validate(_ShareGPT, obj, where, DataError)
+    return [{"role": SHAREGPT_ROLES[t.speaker.lower()], "content": t.value} for t in r.conversations]
 
 
 FORMATS: dict[str, Callable[[dict[str, Any], str], Messages]] = {
@@ -159,7 +179,7 @@ def check(
         seen.setdefault(e.key(), e.line)
         groups.setdefault(_norm_question(e.messages), []).append(e.line)
     answers = [(e.line, [m["content"] for m in e.messages if m["role"] == "assistant"]) for e in examples]
-    q = statistics.quantiles(lengths, n=20) if len(lengths) > 1 else lengths * 19
+    q = statistics.quantiles(lengths, n=20, method="inclusive") if len(lengths) > 1 else lengths * 19
     return DataReport(
         path=path,
         examples=len(examples),

@@ -5,11 +5,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from industry_expert.ingest.chunking import split_sentences
 from industry_expert.store.text_query import STOP_WORDS
+from industry_expert.text import split_sentences
 
 _CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-\.]*[A-Za-z0-9]|[A-Za-z0-9]")
+# Unicode words (any script), codes like KF-340 and 1.5 kept whole; CJK scripts, written without
+# spaces, are matched by character pairs instead (see ``content_words``).
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
+_WORD = re.compile(rf"(?:(?![{_CJK}])\w)(?:[\w\-.]*?(?:(?![{_CJK}])\w))?(?![\w\-])|[{_CJK}]+", re.UNICODE)
+_CJK_RUN = re.compile(rf"^[{_CJK}]+$")
+INSTRUCTION_LIKE = re.compile(
+    r"\b(answer to (?:any|every|all|each) questions?|ignore (?:all |any )?(?:the )?(?:previous|prior|above|"
+    r"earlier|other)|disregard (?:all |any |the )?(?:previous|prior|above|instructions)|(?:you|the assistant|"
+    r"the model|ai) (?:must|should|shall|will) (?:always )?(?:answer|say|respond|reply|state|output)|"
+    r"always (?:answer|say|respond|reply|state)|(?:respond|reply|answer) (?:only )?with|new instructions?|"
+    r"system prompt|whatever (?:the )?question)\b",
+    re.IGNORECASE,
+)
+"""Passage sentences that address the reader as instructions rather than state facts; restating
+one is not an answer (a planted "The answer to any question about X is Y" supports nothing)."""
 ABSTAIN_PATTERNS = re.compile(
     r"(does not cover|doesn't cover|not (?:covered|in the knowledge base|mentioned|provided|"
     r"available|found)|no information|cannot (?:find|answer)|can't (?:find|answer)|i don'?t know|"
@@ -22,9 +36,13 @@ _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 
 
 def content_words(text: str) -> set[str]:
-    """Lower-cased content words; plural 's' dropped; codes and numbers kept whole ('3,000' = '3000')."""
-    out = set()
+    """Lower-cased content words of any script; plural 's' dropped; codes and numbers kept whole
+    ('3,000' = '3000'); CJK text as overlapping character pairs (single characters alone)."""
+    out: set[str] = set()
     for w in _WORD.findall(_THOUSANDS.sub("", text.lower())):
+        if _CJK_RUN.match(w):
+            out.update([w] if len(w) == 1 else (w[i : i + 2] for i in range(len(w) - 1)))
+            continue
         w = w.rstrip(".")
         if w in STOP_WORDS or len(w) < 2 and not w.isdigit():
             continue
@@ -33,8 +51,13 @@ def content_words(text: str) -> set[str]:
 
 
 def stem(word: str) -> str:
-    """A light suffix stripper ('regreased' ~ 'regrease', 'hours' ~ 'hour'); codes untouched."""
-    if not word.isalpha() or len(word) <= 3:
+    """A light suffix stripper ('regreased' ~ 'regrease', 'hours' ~ 'hour'); codes untouched; words
+    of other alphabets cut to their first 6 letters (inflections mostly change the ending)."""
+    if not word.isalpha():
+        return word
+    if not word.isascii():
+        return word[:6]
+    if len(word) <= 3:
         return word
     for suffix in ("ing", "ed", "es", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
@@ -52,18 +75,30 @@ def support(sentence: str, passage: str) -> float:
     adjacent passage sentences (or table rows), of the share of the sentence's content words the
     window contains; 0 for a window missing any number or code of the sentence (a token with a
     digit). Small models invent numbers and swap codes between neighbouring facts, and a wrong
-    number is the costliest error."""
+    number is the costliest error. Instruction-like passage sentences (``INSTRUCTION_LIKE``) never
+    support anything, and a sentence using a word only they contain scores 0."""
     words = content_words(_CITE.sub("", sentence))
     if not words:
         return 0.0
     coded = {w for w in words if any(c.isdigit() for c in w)}
-    units = [content_words(u) for u in _units(passage)]
+    all_units = _units(passage)
+    units = [content_words(u) for u in all_units if not INSTRUCTION_LIKE.search(u)]
+    planted = set().union(*(content_words(u) for u in all_units if INSTRUCTION_LIKE.search(u)))
+    if words & (planted - set().union(*units)):
+        return 0.0  # the sentence takes a word only an instruction-like passage sentence gives
     windows = units + [a | b for a, b in zip(units, units[1:])]
     best = 0.0
     for found in windows:
         if coded <= found:
             best = max(best, len(words & found) / len(words))
     return best
+
+
+def _planted_words(passages: list[str]) -> set[str]:
+    """Words that only instruction-like passage sentences contain (in none of the factual ones)."""
+    units = [u for p in passages for u in _units(p)]
+    planted = set().union(*(content_words(u) for u in units if INSTRUCTION_LIKE.search(u)))
+    return planted - set().union(*(content_words(u) for u in units if not INSTRUCTION_LIKE.search(u)))
 
 
 def is_abstention(text: str) -> bool:
@@ -96,8 +131,12 @@ def parse(answer: str) -> list[CheckedSentence]:
 def check(answer: str, passages: list[str], threshold: float = 0.6) -> list[CheckedSentence]:
     """Keep citations that exist and support their sentence; find support where none was cited."""
     sentences = parse(answer)
+    planted = _planted_words(passages)
     for s in sentences:
-        s.score = {n: support(s.text, p) for n, p in enumerate(passages, start=1)}
+        if content_words(s.text) & planted:  # restates a planted instruction: supported by nothing
+            s.score = dict.fromkeys(range(1, len(passages) + 1), 0.0)
+        else:
+            s.score = {n: support(s.text, p) for n, p in enumerate(passages, start=1)}
         s.kept = [n for n in s.cited if 1 <= n <= len(passages) and s.score[n] >= threshold]
         if not s.kept and s.score:
             best = max(s.score, key=s.score.__getitem__)

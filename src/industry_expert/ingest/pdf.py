@@ -56,15 +56,16 @@ def _shape(line: str) -> str:
 
 def strip_running_lines(pages: list[str], edge: int = 3) -> list[str]:
     """Drop running headers/footers: lines near a page's top or bottom whose shape (digits
-    ignored) recurs on at least half of the pages."""
-    if len(pages) < 3:
+    ignored) recurs on at least half of the pages (and on two at least: a two-page datasheet has
+    them too)."""
+    if len(pages) < 2:
         return pages
     counts: dict[str, int] = {}
     for text in pages:
         lines = [ln for ln in text.splitlines() if ln.strip()]
         for shape in {_shape(ln) for ln in lines[:edge] + lines[-edge:]}:
             counts[shape] = counts.get(shape, 0) + 1
-    running = {s for s, n in counts.items() if n >= len(pages) / 2}
+    running = {s for s, n in counts.items() if n >= max(2, len(pages) / 2)}
     out = []
     for text in pages:
         lines = text.splitlines()

@@ -9,9 +9,10 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import stat
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,12 @@ from typing import Any
 from industry_expert.config import Settings
 from industry_expert.errors import KBError, LoadError
 from industry_expert.ingest.base import Parsed
+from industry_expert.ingest.budgets import Limits
 from industry_expert.ingest.chunking import chunk_blocks
-from industry_expert.ingest.discover import Source, discover
-from industry_expert.ingest.formats import format_of, loader_for
+from industry_expert.ingest.discover import Source, discover, safe_name
+from industry_expert.ingest.formats import format_of
 from industry_expert.ingest.summarize import summarize
+from industry_expert.ingest.worker import ParseWorker, parse_clean
 from industry_expert.kb import KnowledgeBase
 from industry_expert.types import Chunk, DocumentRecord
 
@@ -72,13 +75,26 @@ class _Pending:
 
 
 def doc_id_for(abs_path: str, part: str = "") -> str:
-    return hashlib.sha256(f"{abs_path}#{part}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{abs_path}#{part}".encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def _store_lock(kb: KnowledgeBase) -> Any:
+    """A server-backed store's own ingest lock (PostgreSQL: an advisory lock), held across machines."""
+    lock = getattr(kb.store, "ingest_lock", None)
+    return lock() if lock is not None else nullcontext()
 
 
 @contextmanager
 def _ingest_lock(path: Path) -> Iterator[None]:
-    path.mkdir(parents=True, exist_ok=True)
-    with open(path / ".ingest.lock", "w") as fh:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fh = open(path / ".ingest.lock", "w")  # noqa: SIM115 - held for the whole run
+    except OSError as exc:
+        raise KBError(
+            f"{path}: cannot write to this knowledge base ({exc.strerror or exc}); it can still be "
+            "searched: ingest into a writable copy or fix its permissions"
+        ) from None
+    with fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -92,6 +108,11 @@ class _Job:
         self.report = IngestReport(kb=str(kb.path))
         self.wave: list[_Pending] = []
         self.existing = {d.doc_id: d for d in kb.store.documents()}
+        self.limits = Limits.from_settings(settings.ingest)
+        self.worker = ParseWorker(self.limits) if settings.ingest.isolate_parsing else None
+        self.on_progress: Callable[[IngestReport], None] | None = None
+        self.should_stop: Callable[[], bool] | None = None
+        self.stopped = False
         from tqdm import tqdm
 
         disable = None if progress else True
@@ -100,12 +121,26 @@ class _Job:
 
     def run(self, sources: list[Source]) -> None:
         self.files_bar.total = len(sources)
+        try:
+            self._run(sources)
+        finally:
+            if self.worker is not None:
+                self.worker.close()
+
+    def _run(self, sources: list[Source]) -> None:
         for src in sources:
+            if self.should_stop is not None and self.should_stop():
+                self.stopped = True  # between files: what is committed stays, nothing is half-written
+                break
             self.file(src)
             self.files_bar.update(1)
             if sum(len(p.chunks) for p in self.wave) >= self.settings.ingest.embed_wave_chunks:
                 self.flush()
+            if self.on_progress is not None:
+                self.on_progress(self.report)
         self.flush()
+        if self.on_progress is not None:
+            self.on_progress(self.report)
         self.files_bar.close()
         self.chunks_bar.close()
 
@@ -150,15 +185,19 @@ class _Job:
 
     def _read(self, path: Path) -> bytes:
         try:
-            size = path.stat().st_size
+            st = path.stat()
+            if not stat.S_ISREG(st.st_mode):  # reading a pipe or device could block or never end
+                raise LoadError("not a regular file (a pipe, socket or device)")
+            size = st.st_size
             limit = self.settings.ingest.max_file_mb
             if size > limit * 1024 * 1024:
                 raise LoadError(
-                    f"file is {size / 1048576:.1f} MB, over the {limit:g} MB limit (ingest.max_file_mb)"
+                    f"file is {size / 1048576:.1f} MB, over the {limit:g} MB limit (budget ingest.max_file_mb)"
                 )
             if size == 0:
                 raise LoadError("empty file")
-            return path.read_bytes()
+            with path.open("rb") as fh:  # never more than the size checked (the file may grow)
+                return fh.read(size)
         except OSError as exc:
             raise LoadError(f"cannot read: {exc.strerror or exc}") from exc
 
@@ -177,13 +216,15 @@ class _Job:
         return f"table:{src.table}" if src.table else ""
 
     def _parse(self, src: Source) -> list[Parsed]:
-        if src.selector:
-            from industry_expert.ingest import sqlite
+        """The loader, within the per-file budgets (in a child process unless isolation is off)."""
+        if self.worker is not None:
+            return self.worker.parse(src.path, src.table, src.query)
+        return parse_clean(src.path, src.table, src.query, self.limits)
 
-            if format_of(src.path) != "sqlite":
-                raise LoadError("--table/--query apply to SQLite databases only")
-            return sqlite.load(src.path, table=src.table, query=src.query)
-        return loader_for(src.path)(src.path)
+    def _counter(self) -> tuple[Any, int | None]:
+        """The embedder's own token counter and window, when it has them (approximate otherwise)."""
+        embedder = self.kb.embedder
+        return getattr(embedder, "count_tokens", None), getattr(embedder, "max_tokens", None)
 
     def _prepare(
         self,
@@ -196,7 +237,8 @@ class _Job:
         result: FileResult,
     ) -> None:
         meta = {**p.metadata, "format": fmt}
-        chunks = chunk_blocks(doc_id, p.title, p.blocks, self.kb.chunking)
+        count, window = self._counter()
+        chunks = chunk_blocks(doc_id, p.title, p.blocks, self.kb.chunking, count=count, window=window)
         record = DocumentRecord(
             doc_id=doc_id,
             source=src.display,
@@ -231,9 +273,13 @@ class _Job:
             self.chunks_bar.update(n)
         self.wave.clear()
 
-    def remove_missing(self, roots: list[str], present: set[str]) -> None:
+    def remove_missing(self, roots: list[str], present: set[str], unreadable: list[str]) -> None:
+        """Documents of walked folders whose files are gone; never those under a folder that
+        could not be read this time (their files may well still be there)."""
         gone: dict[str, list[DocumentRecord]] = {}
         for d in self.existing.values():
+            if any(d.abs_path == u or d.abs_path.startswith(u + os.sep) for u in unreadable):
+                continue
             if d.abs_path not in present and any(d.abs_path.startswith(r + os.sep) for r in roots):
                 gone.setdefault(d.source, []).append(d)
         for source, docs in sorted(gone.items()):
@@ -250,21 +296,35 @@ def ingest(
     table: str | None = None,
     query: str | None = None,
     progress: bool = False,
+    on_progress: Callable[[IngestReport], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> IngestReport:
-    """Ingest files, folders, globs and databases into the KB at ``kb_path`` (created if new)."""
+    """Ingest files, folders, globs and databases into the KB at ``kb_path`` (created if new).
+    ``on_progress`` sees the report after each file and each commit; ``should_stop`` is asked
+    before each file (``expert serve`` cancels jobs with it; then nothing is removed)."""
     settings = settings or Settings()
     started = time.time()
     t0 = time.perf_counter()
     kb_dir = Path(kb_path)
-    with _ingest_lock(kb_dir), KnowledgeBase.create(kb_dir, settings, explicit) as kb:
-        found = discover(paths, table=table, query=query, exclude=[str(kb_dir)])
+    with _ingest_lock(kb_dir), KnowledgeBase.create(kb_dir, settings, explicit) as kb, _store_lock(kb):
+        found = discover(
+            paths,
+            table=table,
+            query=query,
+            exclude=[str(kb_dir)],
+            follow_links=settings.ingest.follow_links,
+            link_roots=settings.ingest.link_roots,
+        )
         job = _Job(kb, settings, progress)
-        for arg, reason in found.missing:
+        for arg, reason in found.missing + found.unreadable:
             job.fail(arg, reason)
         for path, reason in found.skipped:
             job.report.files.append(FileResult(path, "skipped", reason=reason))
+        job.on_progress, job.should_stop = on_progress, should_stop
         job.run(found.sources)
-        job.remove_missing(found.roots, {s.abs_path for s in found.sources})
+        if not job.stopped:
+            unreadable = [safe_name(os.path.realpath(u)) for u in found.unreadable_paths]
+            job.remove_missing(found.roots, {s.abs_path for s in found.sources}, unreadable)
         kb.store.sync()
         job.report.seconds = time.perf_counter() - t0
         kb.store.log_run(started, job.report.to_dict())

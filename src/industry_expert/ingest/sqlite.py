@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from pathlib import Path
+from urllib.parse import quote
 
 from industry_expert.errors import LoadError
 from industry_expert.ingest.base import Parsed
@@ -14,10 +16,26 @@ MAGIC = b"SQLite format 3\x00"
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    """Read-only (``mode=ro``), and only reads are authorised: a --query cannot ATTACH another
+    file (which would create it), write, or change settings."""
     with path.open("rb") as fh:
         if fh.read(16) != MAGIC:
             raise LoadError("not a SQLite database (bad file header)")
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    con = sqlite3.connect(f"file:{quote(os.fsdecode(os.path.abspath(path)))}?mode=ro", uri=True)
+    con.set_authorizer(_read_only)
+    return con
+
+
+_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+
+
+def _read_only(action: int, *_: object) -> int:
+    return sqlite3.SQLITE_OK if action in _ALLOWED else sqlite3.SQLITE_DENY
+
+
+def quote_name(name: str) -> str:
+    """A table name as an SQL identifier, whatever characters it holds."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def load(path: Path, table: str | None = None, query: str | None = None) -> list[Parsed]:
@@ -26,7 +44,10 @@ def load(path: Path, table: str | None = None, query: str | None = None) -> list
         con = _connect(path)
         try:
             if query:
-                return [_document(con, query, f"query:{_short_hash(query)}", "query", path)]
+                doc = _document(con, query, f"query:{_short_hash(query)}", "query", path)
+                if not doc.blocks:
+                    raise LoadError("the query returned no rows (nothing to ingest)")
+                return [doc]
             names = (
                 [table]
                 if table
@@ -45,9 +66,13 @@ def load(path: Path, table: str | None = None, query: str | None = None) -> list
                 ).fetchone()
             ):
                 raise LoadError(f"no table named '{table}'")
-            docs = [_document(con, f'SELECT * FROM "{n}"', f"table:{n}", n, path) for n in names]
+            docs = [_document(con, f"SELECT * FROM {quote_name(n)}", f"table:{n}", n, path) for n in names]
         finally:
             con.close()
+    except sqlite3.DatabaseError as exc:
+        if "not authorized" in str(exc):
+            raise LoadError("a --query may only read (SELECT); it was refused: not authorized") from exc
+        raise LoadError(f"cannot read SQLite database: {exc}") from exc
     except sqlite3.Error as exc:
         raise LoadError(f"cannot read SQLite database: {exc}") from exc
     docs = [d for d in docs if d.blocks]
@@ -58,6 +83,8 @@ def load(path: Path, table: str | None = None, query: str | None = None) -> list
 
 def _document(con: sqlite3.Connection, sql: str, part: str, name: str, path: Path) -> Parsed:
     cur = con.execute(sql)
+    if cur.description is None:
+        raise LoadError("a --query must be a SELECT that returns rows")
     header = [d[0] for d in cur.description]
     digest = hashlib.sha256(sql.encode())
     rows: list[list[str]] = []

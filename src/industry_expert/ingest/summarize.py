@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from industry_expert.ingest.chunking import split_sentences
+from industry_expert.text import split_sentences
 from industry_expert.types import Block
 
 

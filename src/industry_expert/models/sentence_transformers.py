@@ -44,6 +44,8 @@ class SentenceTransformerEmbedder:
     """Loads lazily; batches of 32, length-sorted by sentence-transformers itself."""
 
     batch_size = 32
+    variant = "torch-fp32"
+    """Runtime and weights (recorded in a KB manifest next to ``id``)."""
 
     def __init__(self, name_or_path: str, model_id: str | None = None) -> None:
         path = Path(name_or_path).expanduser()
@@ -59,6 +61,7 @@ class SentenceTransformerEmbedder:
         self.path = str(path) if path.exists() else name_or_path
         self._model: Any = None
         self._dim: int | None = None
+        self._counter: Any = None
 
     @classmethod
     def bundled(cls) -> SentenceTransformerEmbedder:
@@ -93,6 +96,24 @@ class SentenceTransformerEmbedder:
     @property
     def max_tokens(self) -> int:
         return int(self.model.max_seq_length)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` by the model's own tokenizer, special tokens excluded (the chunker
+        keeps every chunk within ``max_tokens`` with them). Uses a private copy of the fast
+        tokenizer without truncation (the chunker calls this often; a count must never be capped)."""
+        if self._counter is None:
+            tok = self.model.tokenizer
+            backend = getattr(tok, "backend_tokenizer", None)
+            if backend is not None:
+                from tokenizers import Tokenizer
+
+                copy = Tokenizer.from_str(backend.to_str())
+                copy.no_truncation()
+                copy.no_padding()
+                self._counter = lambda t: len(copy.encode(t, add_special_tokens=False).ids)
+            else:
+                self._counter = lambda t: len(tok(t, add_special_tokens=False, verbose=False)["input_ids"])
+        return int(self._counter(text))
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

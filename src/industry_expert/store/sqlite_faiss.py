@@ -19,6 +19,13 @@ import numpy as np
 from industry_expert.errors import KBError
 from industry_expert.store.ann import AnnIndex
 from industry_expert.store.base import DOC_COLUMNS, Filters
+from industry_expert.store.sqlite_integrity import (
+    check_database_file,
+    check_dimensions,
+    connect_ro,
+    connect_rw,
+    writable,
+)
 from industry_expert.store.text_query import fts_query, terms
 from industry_expert.types import Chunk, DocumentRecord, Hit
 
@@ -81,18 +88,18 @@ class SQLiteFaissStore:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.dim = dim
-        for tmp in self.directory.glob(".ann-*.tmp"):
-            tmp.unlink(missing_ok=True)  # left by a killed writer
+        db = self.directory / DB_NAME
+        check_database_file(self.directory, db)
+        self.readonly = not writable(self.directory, db)
+        if not self.readonly:
+            for tmp in self.directory.glob(".ann-*.tmp"):
+                tmp.unlink(missing_ok=True)  # left by a killed writer
         try:
-            self.con = sqlite3.connect(
-                self.directory / DB_NAME, isolation_level=None, timeout=60.0, check_same_thread=False
-            )
-            self.con.execute("PRAGMA journal_mode=WAL")
-            self.con.execute("PRAGMA synchronous=NORMAL")
-            self.con.executescript(SCHEMA)
+            self.con = connect_ro(db) if self.readonly else connect_rw(db, SCHEMA)
             self.con.executescript(TEMP_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise KBError(f"{self.directory / DB_NAME}: cannot open the KB database: {exc}") from exc
+            raise KBError(f"{db}: cannot open the KB database: {exc}") from exc
+        check_dimensions(self.con, self.directory, dim)
         self.ann = AnnIndex(self.directory, dim)
         self._ann_generation = -1
         self._summary_cache: tuple[int, list[str], np.ndarray] | None = None
@@ -100,6 +107,11 @@ class SQLiteFaissStore:
 
     # -- writing ------------------------------------------------------------------------
     def _tx(self) -> _Transaction:
+        if self.readonly:
+            raise KBError(
+                f"{self.directory}: this knowledge base is read-only here; it can be searched, but "
+                "changing it needs write permission (or a writable copy)"
+            )
         return _Transaction(self.con)
 
     def _bump(self) -> None:
@@ -117,6 +129,14 @@ class SQLiteFaissStore:
     ) -> None:
         if len(chunks) != len(vectors):
             raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        for vec in (vectors, summary_vector):
+            got = int(np.shape(vec)[-1]) if np.size(vec) else self.dim
+            if got != self.dim:
+                raise KBError(
+                    f"{doc.source}: the embedder returned {got}-d vectors but this KB holds "
+                    f"{self.dim}-d vectors (did the embedding endpoint change models?); nothing of "
+                    "this document was written"
+                )
         with self._tx():
             self._delete_one(doc.doc_id)
             self.con.execute(
@@ -165,11 +185,11 @@ class SQLiteFaissStore:
             self._bump()
         return removed
 
-    def log_run(self, started: float, report: dict[str, Any]) -> None:
+    def log_run(self, started: float, report: dict[str, Any], finished: float | None = None) -> None:
         with self._tx():
             self.con.execute(
                 "INSERT INTO ingest_runs(started, finished, report) VALUES (?,?,?)",
-                (started, time.time(), json.dumps(report)),
+                (started, finished or time.time(), json.dumps(report)),
             )
 
     def runs(self) -> list[dict[str, Any]]:
@@ -235,9 +255,20 @@ class SQLiteFaissStore:
             allowed = self._allowed(filters)
             if len(allowed) <= EXACT_FILTERED_MAX:
                 return self._exact(vector, allowed, k)
-            keep = set(allowed)
-            return [h for h in self._ann_search(vector, k * 10) if h[0] in keep][:k]
+            return self._filtered_ann(vector, allowed, k)
         return self._ann_search(vector, k)
+
+    def _filtered_ann(self, vector: np.ndarray, allowed: list[int], k: int) -> list[tuple[int, float]]:
+        """ANN search filtered afterwards, widened until k allowed hits are found (a query close to
+        the excluded chunks finds none among its first neighbours); exact over the allowed as the
+        last resort."""
+        keep, fetch, total = set(allowed), k * 10, self._chunk_count()
+        while fetch < total:
+            hits = [h for h in self._ann_search(vector, fetch) if h[0] in keep]
+            if len(hits) >= k:
+                return hits[:k]
+            fetch *= 8
+        return self._exact(vector, allowed, k)
 
     def _exact(self, vector: np.ndarray, ids: list[int], k: int) -> list[tuple[int, float]]:
         if not ids:
@@ -311,6 +342,15 @@ class SQLiteFaissStore:
             "ON d.rowid = f.rowid WHERE docs_fts MATCH ? ORDER BY bm25(docs_fts, 1.0, 1.0) LIMIT ?"
         )
         return [(d, float(s)) for d, s in self.con.execute(sql, (match, k))]
+
+    def summary_vectors(self, doc_ids: list[str]) -> np.ndarray:
+        marks = ",".join("?" * len(doc_ids))
+        rows = dict(
+            self.con.execute(f"SELECT doc_id, summary_vec FROM documents WHERE doc_id IN ({marks})", doc_ids)
+        )
+        return np.array([np.frombuffer(rows[d], dtype=np.float32) for d in doc_ids]).reshape(
+            len(doc_ids), self.dim
+        )
 
     def summary_dense(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         gen = self.generation()

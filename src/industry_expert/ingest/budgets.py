@@ -1,0 +1,123 @@
+"""Checks that bound the work one file can cause, run before its parser sees it.
+
+Each refusal names the budget (the settings key) so the user knows what to raise:
+- ``ingest.max_unpacked_mb``: bytes after decompression of a zip-based file (.docx, .xlsx, .pptx),
+  counted while streaming every member, before any XML is parsed (a 1.6 MB "zip bomb" can expand
+  to gigabytes);
+- ``ingest.max_depth``: nesting depth of HTML/XML elements and JSON arrays/objects (parsers take
+  time quadratic in depth, or recurse until they crash).
+The time and memory budgets (``ingest.max_seconds_per_file``, ``ingest.max_parse_mb``) are enforced
+by running the parser in a child process (``worker.py``).
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from industry_expert.errors import LoadError
+
+ZIP_FORMATS = {"docx", "xlsx", "pptx"}
+_READ = 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The per-file budgets (from ``IngestSettings``), plain so a child process can receive them."""
+
+    max_unpacked_mb: float = 256.0
+    max_depth: int = 256
+    max_seconds_per_file: float = 60.0
+    max_parse_mb: float = 2048.0
+
+    @classmethod
+    def from_settings(cls, ingest: object) -> Limits:
+        return cls(**{k: getattr(ingest, k) for k in cls.__dataclass_fields__ if hasattr(ingest, k)})
+
+
+def check_zip(path: Path, max_mb: float) -> None:
+    """Stream-decompress every member and refuse the file once the total passes ``max_mb``."""
+    limit = int(max_mb * 1024 * 1024)
+    total = 0
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if info.file_size > limit - total:  # the declared size already says no
+                    raise _too_big(max_mb)
+                with zf.open(info) as member:
+                    while block := member.read(_READ):
+                        total += len(block)
+                        if total > limit:
+                            raise _too_big(max_mb)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
+        raise LoadError(f"not a valid {path.suffix} file (damaged zip container: {exc})") from exc
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise LoadError(f"not a valid {path.suffix} file ({exc.__class__.__name__}: {exc})") from exc
+
+
+def _too_big(max_mb: float) -> LoadError:
+    return LoadError(f"expands to more than {max_mb:g} MB when decompressed (budget ingest.max_unpacked_mb)")
+
+
+def _too_deep(what: str, depth: int, limit: int, line: int) -> LoadError:
+    return LoadError(
+        f"{what} nested deeper than {limit} levels (at least {depth}, line {line}; budget ingest.max_depth)"
+    )
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def check_json_depth(text: str, limit: int) -> None:
+    """Refuse JSON nested deeper than ``limit`` (strings skipped, so brackets in text don't count)."""
+    if text.count("[") + text.count("{") <= limit:
+        return
+    depth = 0
+    stripped = _JSON_STRING.sub('""', text)
+    for m in _JSON_BRACKET.finditer(stripped):
+        depth += 1 if m.group() in "[{" else -1
+        if depth > limit:
+            raise _too_deep("JSON", depth, limit, stripped.count("\n", 0, m.start()) + 1)
+
+
+_TAG = re.compile(r"<(/?)([A-Za-z][\w:.\-]*)[^<>]*?(/?)>|<!--.*?-->", re.S)
+_VOID = {
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "basefont", "frame", "keygen",
+}  # fmt: skip
+_AUTO_CLOSED = {"p", "li", "dt", "dd", "tr", "td", "th", "option", "thead", "tbody", "tfoot", "rp", "rt"}
+
+
+def check_markup_depth(text: str, limit: int) -> None:
+    """Refuse HTML/XML whose elements nest deeper than ``limit``. Void elements and elements HTML
+    closes implicitly (p, li, td ...) are not counted: sloppy but valid pages stay well under."""
+    if text.count("<") <= limit:
+        return
+    stack = 0
+    for m in _TAG.finditer(text):
+        closing, name, selfclose = m.group(1), (m.group(2) or "").lower(), m.group(3)
+        if not name or selfclose or name in _VOID or name in _AUTO_CLOSED:
+            continue
+        if closing:
+            stack = max(stack - 1, 0)
+            continue
+        stack += 1
+        if stack > limit:
+            raise _too_deep("markup", stack, limit, text.count("\n", 0, m.start()) + 1)
+
+
+def precheck(path: Path, fmt: str, limits: Limits) -> None:
+    """The budget checks that apply to one file's format (called just before its loader)."""
+    if fmt in ZIP_FORMATS:
+        check_zip(path, limits.max_unpacked_mb)
+    elif fmt in ("html", "json", "jsonl"):
+        from industry_expert.ingest.base import decode_text
+
+        text = decode_text(path.read_bytes())
+        if fmt == "html":
+            check_markup_depth(text, limits.max_depth)
+        else:  # JSON Lines: every line is balanced, so the whole text has the same depth
+            check_json_depth(text, limits.max_depth)
