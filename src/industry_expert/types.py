@@ -82,6 +82,8 @@ class Hit:
     title: str
     metadata: dict[str, Any] = field(default_factory=dict)
     ranks: dict[str, int | None] = field(default_factory=dict)  # rank per retriever (1-based)
+    explain: dict[str, Any] = field(default_factory=dict)
+    """Per retriever its rank, raw score and fusion contribution; ``fusion``: method and weights."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,6 +116,8 @@ class Answer:
     unsupported: list[str] = field(default_factory=list)  # sentences no passage supports
     query: str = ""  # the retrieval query (a rewritten follow-up in chat)
     supported: int = 0  # sentences of the model's answer that the passages support
+    extractive: bool = False  # the answer quotes a passage sentence ("The passage says: '...' [n]")
+    stopped: str = ""  # why generation stopped early: "loop", "abstention" or "length" (cut sentence)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

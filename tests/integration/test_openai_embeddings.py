@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from industry_expert.config import Settings
+from industry_expert.config import RemoteSettings, Settings
 from industry_expert.errors import EmbedderMismatchError, ModelError
 from industry_expert.ingest.pipeline import ingest
 from industry_expert.kb import KnowledgeBase
@@ -65,4 +65,4 @@ def test_wrong_key_and_unreachable_endpoint(embed_url: str) -> None:
         OpenAIEmbedder("smollm2", embed_url, api_key="wrong").embed_batch(["x"])
     dead = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(ModelError, match="cannot reach"):
-        OpenAIEmbedder("smollm2", dead, api_key=KEY, timeout=2).embed_batch(["x"])
+        OpenAIEmbedder("smollm2", dead, api_key=KEY, remote=RemoteSettings(max_retries=0)).embed_batch(["x"])

@@ -7,6 +7,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from industry_expert.config import RemoteSettings
 from industry_expert.errors import ConfigError
 
 
@@ -32,6 +33,25 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
 
 
 def _minilm(_: str) -> Embedder:
+    """The bundled MiniLM on onnxruntime (same vectors as torch, measured cosine >= 0.9999999;
+    bench/results/cold_start.md), or on torch when onnxruntime/tokenizers are missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnxruntime") and importlib.util.find_spec("tokenizers"):
+        from industry_expert.models.onnx_embedder import bundled_onnx
+
+        return bundled_onnx()
+    return _minilm_torch("")
+
+
+def _minilm_int8(_: str) -> Embedder:
+    """Experimental: int8 weights, different vectors (own id); not the default."""
+    from industry_expert.models.onnx_embedder import bundled_onnx_int8
+
+    return bundled_onnx_int8()
+
+
+def _minilm_torch(_: str) -> Embedder:
     from industry_expert.models.sentence_transformers import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder.bundled()
@@ -43,20 +63,29 @@ def _st(arg: str) -> Embedder:
     return SentenceTransformerEmbedder(arg)
 
 
-def _openai(arg: str) -> Embedder:
+def _openai(arg: str, remote: RemoteSettings | None = None) -> Embedder:
     from industry_expert.models.openai_compat import OpenAIEmbedder
 
-    return OpenAIEmbedder.from_spec(arg)
+    return OpenAIEmbedder.from_spec(arg, remote)
 
 
-BACKENDS: dict[str, Callable[[str], Embedder]] = {"minilm": _minilm, "st": _st, "openai": _openai}
+BACKENDS: dict[str, Callable[[str], Embedder]] = {
+    "minilm": _minilm,
+    "minilm-torch": _minilm_torch,
+    "minilm-int8": _minilm_int8,
+    "st": _st,
+    "openai": _openai,
+}
 
 
-def load_embedder(spec: str) -> Embedder:
-    """``minilm`` | ``st:PATH_OR_ID`` | ``openai:MODEL[@BASE_URL]``."""
+def load_embedder(spec: str, remote: RemoteSettings | None = None) -> Embedder:
+    """``minilm`` (ONNX) | ``minilm-torch`` | ``st:PATH_OR_ID`` | ``openai:MODEL[@BASE_URL]``; ``remote``: timeouts and
+    retries of an ``openai:`` embedder."""
     kind, _, arg = spec.partition(":")
     if kind not in BACKENDS:
         raise ConfigError(f"unknown embedder '{spec}' (use minilm, st:PATH, or openai:MODEL@BASE_URL)")
-    if kind != "minilm" and not arg:
+    if not kind.startswith("minilm") and not arg:
         raise ConfigError(f"embedder spec '{spec}' needs a model after '{kind}:'")
+    if kind == "openai":
+        return _openai(arg, remote)
     return BACKENDS[kind](arg)

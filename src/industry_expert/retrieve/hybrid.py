@@ -1,20 +1,112 @@
-"""Hybrid search over a knowledge base: dense + BM25 + document summaries, fused with RRF."""
+"""Hybrid search over a knowledge base: dense + BM25 + document summaries, fused by rank (RRF) or
+by calibrated scores, with weights that lean lexical for identifier-like queries.
+
+``gather`` runs the retrievers once; ``fuse`` is a pure function of what they returned and the
+settings (the benchmarks tune it on cached candidates); ``retrieve`` = gather + fuse + collapse.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import replace
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 import numpy as np
 
 from industry_expert.config import RetrieveSettings
 from industry_expert.kb import KnowledgeBase
-from industry_expert.retrieve.fusion import collapse_near_duplicates, order_by_documents, rrf
+from industry_expert.retrieve.fusion import (
+    adaptive_weights,
+    collapse_near_duplicates,
+    contributions,
+    fused_order,
+    identifier_share,
+    order_by_documents,
+    rrf,
+)
 from industry_expert.store.base import Filters
+from industry_expert.store.text_query import STOP_WORDS
 from industry_expert.types import Hit
 
 Mode = Literal["hybrid", "dense", "bm25"]
+RETRIEVERS = ("dense", "bm25", "summary")
+SUMMARY_RRF_K = 10
+"""RRF constant that merges the summary's dense and BM25 document rankings (fixed, so the fusion
+settings never change the summary ranking itself)."""
+
+
+@dataclass
+class Candidates:
+    """What each retriever returned for one query: best-first ``(chunk_id, score)`` lists; the
+    summary list ranks the chunks by their document's summary score."""
+
+    query: str
+    dense: list[tuple[int, float]] = field(default_factory=list)
+    bm25: list[tuple[int, float]] = field(default_factory=list)
+    summary: list[tuple[int, float]] = field(default_factory=list)
+
+    def lists(self) -> list[list[tuple[int, float]]]:
+        return [self.dense, self.bm25, self.summary]
+
+
+def gather(
+    kb: KnowledgeBase,
+    query: str,
+    n: int,
+    filters: Filters | None = None,
+    mode: Mode = "hybrid",
+    query_vector: np.ndarray | None = None,
+) -> Candidates:
+    """Run the retrievers that ``mode`` needs, ``n`` candidates each."""
+    c = Candidates(query)
+    store = kb.store
+    qvec = None
+    if mode in ("hybrid", "dense"):
+        qvec = kb.embed([query])[0] if query_vector is None else query_vector
+        c.dense = store.dense(qvec, n, filters)
+    if mode in ("hybrid", "bm25"):
+        c.bm25 = store.lexical(query, n, filters)
+    if mode == "hybrid":
+        doc_score = _summary_scores(kb, qvec, query, n)
+        pool = list(dict.fromkeys([i for i, _ in c.dense] + [i for i, _ in c.bm25]))
+        doc_of = {cid: h.doc_id for cid, h in store.hits(pool).items()}
+        rank = {d: r for r, d in enumerate(doc_score, start=1)}
+        c.summary = [(cid, doc_score[doc_of[cid]]) for cid in order_by_documents(pool, doc_of, rank)]
+    return c
+
+
+def _summary_scores(kb: KnowledgeBase, qvec: Any, query: str, n: int) -> dict[str, float]:
+    """Documents by the RRF of their summary's dense and BM25 rankings, best first."""
+    dense = [d for d, _ in kb.store.summary_dense(qvec, n)]
+    lexical = [d for d, _ in kb.store.summary_lexical(query, n)]
+    return {str(doc): score for doc, score in rrf([dense, lexical], k=SUMMARY_RRF_K)}
+
+
+def weights_for(query: str, s: RetrieveSettings) -> list[float]:
+    """Dense, BM25 and summary weights for this query (query-adaptive when ``s.adaptive``)."""
+    dense, bm25 = s.weight_dense, s.weight_bm25
+    if s.adaptive:
+        dense, bm25 = adaptive_weights(dense, bm25, identifier_share(query, STOP_WORDS), s.adaptive)
+    return [dense, bm25, s.weight_summary]
+
+
+MIN_CALIBRATION = 8
+"""Score fusion calibrates each retriever's scores over its candidates; with fewer dense
+candidates than this (a KB of a few chunks) the calibration is noise, and rank fusion is used."""
+
+
+def fusion_method(c: Candidates, s: RetrieveSettings) -> str:
+    """The fusion actually used for this query: ``s.fusion``, except rank fusion for tiny KBs."""
+    if s.fusion == "score" and len(c.dense) < MIN_CALIBRATION:
+        return "rrf"
+    return s.fusion
+
+
+def fuse(c: Candidates, s: RetrieveSettings) -> tuple[list[tuple[int, float]], dict[int, list[float]]]:
+    """Fused ranking and each chunk's contribution from each retriever (pure)."""
+    w = weights_for(c.query, s)
+    contrib = contributions(c.lists(), w, fusion_method(c, s), s.rrf_k, s.normalization)
+    return fused_order(contrib), contrib
 
 
 def retrieve(
@@ -27,44 +119,16 @@ def retrieve(
     query_vector: np.ndarray | None = None,
 ) -> list[Hit]:
     """Best-first hits. ``mode`` selects one retriever alone (for comparison) or the hybrid.
-    ``query_vector``: the query already embedded by the caller (so it is embedded once)."""
+    ``query_vector``: the query already embedded by the caller (so it is embedded once).
+    Every hit's ``explain`` gives its rank, score and fusion contribution per retriever."""
     s = settings or RetrieveSettings()
-    n = max(s.candidates, k)
-    store = kb.store
-    dense: list[tuple[int, float]] = []
-    lexical: list[tuple[int, float]] = []
-    if mode in ("hybrid", "dense"):
-        qvec = kb.embed([query])[0] if query_vector is None else query_vector
-        dense = store.dense(qvec, n, filters)
-    if mode in ("hybrid", "bm25"):
-        lexical = store.lexical(query, n, filters)
+    c = gather(kb, query, max(s.candidates, k), filters, mode, query_vector)
     if mode == "dense":
-        return _finish(kb, [(i, sc) for i, sc in dense], k, s, {"dense": dense})
+        return _finish(kb, c.dense, k, s, c, None)
     if mode == "bm25":
-        return _finish(kb, lexical, k, s, {"bm25": lexical})
-    doc_rank = _summary_ranks(kb, qvec, query, n, s.rrf_k)
-    candidates = list(dict.fromkeys([i for i, _ in dense] + [i for i, _ in lexical]))
-    doc_of = {cid: h.doc_id for cid, h in store.hits(candidates).items()}
-    by_doc = order_by_documents(candidates, doc_of, doc_rank)
-    fused = rrf(
-        [[i for i, _ in dense], [i for i, _ in lexical], by_doc],
-        [s.weight_dense, s.weight_bm25, s.weight_summary],
-        s.rrf_k,
-    )
-    return _finish(
-        kb,
-        [(int(i), sc) for i, sc in fused],
-        k,
-        s,
-        {"dense": dense, "bm25": lexical, "summary": [(c, 0.0) for c in by_doc]},
-    )
-
-
-def _summary_ranks(kb: KnowledgeBase, qvec, query: str, n: int, rrf_k: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    dense = [d for d, _ in kb.store.summary_dense(qvec, n)]
-    lexical = [d for d, _ in kb.store.summary_lexical(query, n)]
-    fused = rrf([dense, lexical], k=rrf_k)
-    return {str(doc): rank for rank, (doc, _) in enumerate(fused, start=1)}
+        return _finish(kb, c.bm25, k, s, c, None)
+    ranked, contrib = fuse(c, s)
+    return _finish(kb, ranked, k, s, c, contrib)
 
 
 def _finish(
@@ -72,21 +136,46 @@ def _finish(
     ranked: list[tuple[int, float]],
     k: int,
     s: RetrieveSettings,
-    lists: dict[str, list[tuple[int, float]]],
+    c: Candidates,
+    contrib: dict[int, list[float]] | None,
 ) -> list[Hit]:
     pool = [i for i, _ in ranked[: k * 3]]
     if not pool:
         return []
-    vectors = kb.store.vectors(pool)
-    kept = collapse_near_duplicates(pool, vectors, s.dedup_cosine)[:k]
+    kept = collapse_near_duplicates(pool, kb.store.vectors(pool), s.dedup_cosine)[:k]
     score = dict(ranked)
-    rank_in = {name: {cid: r for r, (cid, _) in enumerate(lst, start=1)} for name, lst in lists.items()}
     hits = kb.store.hits(kept)
     out = []
     for cid in kept:
         hit = replace(hits[cid], score=round(score[cid], 6))
-        hit.ranks = {name: ranks.get(cid) for name, ranks in rank_in.items()}
+        hit.explain = explain(cid, c, contrib, s)
+        hit.ranks = {name: e["rank"] for name, e in hit.explain.items() if name in RETRIEVERS}
         out.append(hit)
+    return out
+
+
+def explain(
+    cid: int, c: Candidates, contrib: dict[int, list[float]] | None, s: RetrieveSettings
+) -> dict[str, Any]:
+    """Rank (1-based, None when absent), raw score and fusion contribution per retriever."""
+    out: dict[str, Any] = {}
+    for i, (name, lst) in enumerate(zip(RETRIEVERS, c.lists())):
+        if not lst:
+            continue
+        rank = next((r for r, (x, _) in enumerate(lst, start=1) if x == cid), None)
+        out[name] = {
+            "rank": rank,
+            "score": round(lst[rank - 1][1], 6) if rank else None,
+            "contribution": round(contrib[cid][i], 6) if contrib else None,
+        }
+    if contrib is not None:
+        w = weights_for(c.query, s)
+        out["fusion"] = {
+            "method": fusion_method(c, s),
+            "weights": dict(zip(RETRIEVERS, (round(x, 4) for x in w))),
+        }
+        if s.adaptive:
+            out["fusion"]["identifier_share"] = round(identifier_share(c.query, STOP_WORDS), 3)
     return out
 
 
