@@ -7,13 +7,15 @@ abstention on answerable ones."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 from _common import OUT, QUESTIONS, RESULTS, machine, sample_kb, write_results
+from industry_expert.config import Settings
 from industry_expert.evaluate.run import evaluate, no_nan
-from industry_expert.generate.grounded import AskSettings
 
-SETTINGS = AskSettings(k=4, max_tokens=80, context_tokens=1024)
+SETTINGS = Settings.load(os.environ.get("IE_CONFIG"))
+"""The settings `expert ask` uses: the defaults, or the file named by IE_CONFIG (as for the CLI)."""
 COLUMNS = [
     ("correct", "accuracy"),
     ("citation_precision", "citation precision"),
@@ -32,10 +34,11 @@ def table(report, systems: list[str]) -> str:  # type: ignore[no-untyped-def]
             return "n/a"
         if k == "latency_s":
             return f"{v:.1f}"
+        n = report.counts[s][k]
         if k == "correct":
             lo, hi = report.ci[s]["correct"]
-            return f"{v:.3f} [{lo:.2f}-{hi:.2f}]"
-        return f"{v:.3f}"
+            return f"{v:.3f} [{lo:.2f}-{hi:.2f}] n={n}"
+        return f"{v:.3f} n={n}"
 
     head = "| system | " + " | ".join(t for _, t in COLUMNS) + " |\n|" + "---|" * (len(COLUMNS) + 1)
     return (
@@ -50,17 +53,20 @@ def main() -> None:
     report = evaluate(QUESTIONS, out, str(sample_kb()), None, settings=SETTINGS, progress=True)
     shutil.copy(out / "report.html", RESULTS / "answer_quality_report.html")
     c = report.comparisons[0]
+    a = SETTINGS.answer
     text = (
         f"Answers on {report.questions} sample questions, bundled SmolLM2-135M-Instruct Q4_1 (llama.cpp, "
-        f"{machine()['threads']} thread), k=4, prompt <= 1024 tokens, <= 80 answer tokens; 95% bootstrap "
-        f"intervals in brackets\n\n"
+        f"{machine()['threads']} thread), with the settings `expert ask` uses: k={a.k}, "
+        f"prompt <= {a.context_tokens or 'the context window'} tokens, <= {a.max_tokens} answer tokens "
+        f"(all settings in the JSON); 95% Wilson intervals in brackets, n = questions scored\n\n"
         + table(report, report.systems)
-        + f"\n\nRAG - model alone, accuracy: {c['difference']:+.3f} (95% CI {c['ci'][0]:+.3f} .. {c['ci'][1]:+.3f}). "
-        "Full per-question results: answer_quality_report.html."
+        + f"\n\n{c['better']} - {c['than']}, accuracy: {c['difference']:+.3f} (95% CI {c['ci'][0]:+.3f} .. "
+        f"{c['ci'][1]:+.3f}; exact McNemar p={c['p_value']:.3g}, right only by one: {c['only_better']} vs "
+        f"{c['only_than']}). Full per-question results: answer_quality_report.html."
     )
     write_results(
         "answer_quality",
-        {"machine": machine(), "settings": SETTINGS.__dict__, "report": no_nan(report.to_dict())},
+        {"machine": machine(), "settings": SETTINGS.to_dict(), "report": no_nan(report.to_dict())},
         text,
     )
 

@@ -6,42 +6,21 @@ import sys
 
 import click
 
+from industry_expert.cli.config import config_option, load_settings, setting_options
 from industry_expert.cli.output import parse_filters, print_json
-from industry_expert.types import Answer
+from industry_expert.cli.streaming import print_sources, show_stream
+from industry_expert.config import Settings
+
+ANSWER_FLAGS = ["k", "max_tokens", "sentences", "temperature", "min_relevance", "context_tokens"]
 
 
-def _settings(k: int | None, max_tokens: int | None):  # type: ignore[no-untyped-def]
-    from industry_expert.generate.grounded import AskSettings
-
-    given = {"k": k, "max_tokens": max_tokens}
-    return AskSettings(**{name: v for name, v in given.items() if v is not None})
-
-
-def print_sources(answer: Answer) -> None:
-    if answer.abstained and answer.raw_answer and answer.answer != answer.raw_answer:
-        click.echo(
-            click.style(
-                f"\n-> {answer.answer} (the model's answer was not supported by the retrieved passages)",
-                fg="yellow",
-            )
-        )
-        return
-    if answer.unsupported:
-        click.echo(
-            click.style(
-                f"\n(dropped {len(answer.unsupported)} sentence(s) that no passage supports)", fg="yellow"
-            )
-        )
-    if answer.citations:
-        click.echo("\nSources:")
-    for c in answer.citations:
-        where = c.source + (f", page {c.page}" if c.page else "")
-        click.echo(f"  [{c.n}] {where} - {c.section}")
-        click.echo(click.style(f'      "{c.quote[:300]}"', dim=True))
+def effective(s: Settings) -> dict[str, object]:
+    """The settings an answer depends on, as recorded in ``ask --json`` and eval reports."""
+    return {"retrieve": s.retrieve.to_dict(), "answer": s.answer.to_dict()}
 
 
 model_options = [
-    click.option("--model", help="smollm2 (bundled) | PATH.gguf | hf:ID_OR_PATH | openai:NAME@URL"),
+    setting_options("answer", ["model"]),
     click.option(
         "--adapter",
         type=click.Path(exists=True, file_okay=False),
@@ -65,51 +44,57 @@ def with_model_options(f):  # type: ignore[no-untyped-def]
     help="Knowledge base to answer from; without it the model answers alone.",
 )
 @with_model_options
-@click.option("-k", "k", type=click.IntRange(1, 50), help="Passages to retrieve (default 5).")
-@click.option("--max-tokens", type=click.IntRange(8, 4096))
+@setting_options("answer", ANSWER_FLAGS, {"k": ["-k"]})
+@config_option
 @click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE")
 @click.option("--json", "as_json", is_flag=True)
 def ask_cmd(
     question: str,
     kb_path: str | None,
-    model: str | None,
     adapter: str | None,
-    k: int | None,
-    max_tokens: int | None,
+    config_file: str | None,
     filters: tuple[str, ...],
     as_json: bool,
+    **flags: object,
 ) -> None:
     """Answer a question with cited sources (or from the model alone without --kb)."""
     from industry_expert.generate.grounded import ask
+    from industry_expert.generate.stream import stream_answer
+    from industry_expert.kb import KnowledgeBase
+    from industry_expert.models.generators import load_generator
 
-    stream = None if as_json else (lambda t: click.echo(t, nl=False))
-    answer = ask(
-        question, kb_path, model, adapter, _settings(k, max_tokens), parse_filters(filters), on_token=stream
-    )
-    if as_json:
-        print_json(answer.to_dict())
-        return
-    if not answer.raw_answer:
-        click.echo(answer.answer, nl=False)
-    click.echo()
-    print_sources(answer)
+    s = load_settings(config_file, flags)
+    kb = KnowledgeBase.open(kb_path, settings=s) if kb_path else None  # a wrong --kb fails first
+    try:
+        gen = load_generator(s.answer.model, adapter, s.remote)  # remote: the settings' timeouts/retries
+        args = (question, kb, gen, None, s.answer, parse_filters(filters))
+        if as_json:
+            answer = ask(*args, retrieval=s.retrieve)
+            print_json({**answer.to_dict(), "settings": effective(s)})
+            return
+        show_stream(stream_answer(*args, retrieval=s.retrieve))  # only checked sentences reach the screen
+    finally:
+        if kb is not None:
+            kb.close()
 
 
 @click.command("chat")
 @click.option("--kb", "kb_path", required=True, type=click.Path(file_okay=False))
 @with_model_options
-@click.option("-k", "k", type=click.IntRange(1, 50))
-def chat_cmd(kb_path: str, model: str | None, adapter: str | None, k: int | None) -> None:
+@setting_options("answer", ANSWER_FLAGS, {"k": ["-k"]})
+@config_option
+def chat_cmd(kb_path: str, adapter: str | None, config_file: str | None, **flags: object) -> None:
     """Multi-turn questions; follow-ups are rewritten into standalone queries. /sources, /quit."""
     from industry_expert.generate.conversation import ChatSession
-    from industry_expert.generate.grounded import ask
+    from industry_expert.generate.stream import stream_answer
     from industry_expert.kb import KnowledgeBase
     from industry_expert.models.generators import load_generator
 
-    gen = load_generator(model, adapter)
+    s = load_settings(config_file, flags)
+    gen = load_generator(s.answer.model, adapter, s.remote)
     session, last = ChatSession(), None
     interactive = sys.stdin.isatty()
-    with KnowledgeBase.open(kb_path) as kb:
+    with KnowledgeBase.open(kb_path, settings=s) as kb:
         while True:
             try:
                 line = input("you> " if interactive else "").strip()
@@ -128,16 +113,7 @@ def chat_cmd(kb_path: str, model: str | None, adapter: str | None, k: int | None
                 continue
             query = session.query_for(line)
             click.echo("expert> ", nl=False)
-            last = ask(
-                line,
-                kb,
-                gen,
-                settings=_settings(k, None),
-                query=query,
-                on_token=lambda t: click.echo(t, nl=False),
-            )
-            if not last.raw_answer:
-                click.echo(last.answer, nl=False)
-            click.echo()
-            if last.abstained and last.raw_answer:
-                print_sources(last)
+            events = stream_answer(line, kb, gen, settings=s.answer, query=query, retrieval=s.retrieve)
+            last = show_stream(events, sources=False)
+            if last.abstained:
+                print_sources(last)  # the closest passages

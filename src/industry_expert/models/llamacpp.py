@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from industry_expert.errors import ModelError
-from industry_expert.models.generators import Messages, check_context
+from industry_expert.models.base import Messages, check_context
 from industry_expert.models.templates import FALLBACK_BY_ARCHITECTURE, render
 from industry_expert.models.threads import num_threads
 

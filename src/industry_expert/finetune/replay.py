@@ -1,0 +1,91 @@
+"""Replay: general-purpose examples mixed into fine-tuning data so that the model keeps what it knew.
+
+``mix`` adds general examples until they make ``share`` of the result, drawn (seeded) from a
+general set: by default the package's ``assets/general_replay.jsonl`` (64 short general questions
+with correct answers, written for this project; none of them is in the sample's general
+evaluation set ``examples/kestrel/finetune/general.jsonl``). A general example whose question is
+already in the company data is left out. Each added example is marked ``"replay": true``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from industry_expert.finetune.data import DataError, Example, load_examples
+
+GENERAL_REPLAY = Path(__file__).resolve().parent / "assets" / "general_replay.jsonl"
+DEFAULT_SHARE = 0.2
+
+
+@dataclass
+class MixReport:
+    out: str
+    examples: int  # company examples kept
+    replay: int  # general examples added
+    share: float  # replay / (examples + replay), as written
+    general: str  # the general set used
+    general_available: int  # its examples not already in the company data
+    repeats: int  # general examples used more than once (a small general set)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _question(e: Example) -> str:
+    return " ".join(m["content"] for m in e.messages if m["role"] == "user").strip().lower()
+
+
+def mix(
+    examples: list[Example], general: list[Example], share: float = DEFAULT_SHARE, seed: int = 0
+) -> tuple[list[Example], int, int]:
+    """The company examples plus replayed general ones (shuffled, seeded); returns the mixed
+    list, how many general examples could be used, and how many were repeated."""
+    if not 0 <= share < 1:
+        raise DataError(f"replay share must be in [0, 1), got {share}")
+    asked = {_question(e) for e in examples}
+    pool = [e for e in general if _question(e) not in asked]
+    want = round(share * len(examples) / (1 - share))
+    if want and not pool:
+        raise DataError("the general set has no example that is not already in the training data")
+    rng = random.Random(seed)
+    chosen: list[Example] = []
+    while len(chosen) < want:
+        batch = pool[:]
+        rng.shuffle(batch)
+        chosen += batch[: want - len(chosen)]
+    replayed = [Example(e.messages, e.line, {**e.meta, "replay": True}) for e in chosen]
+    mixed = examples + replayed
+    rng.shuffle(mixed)
+    return mixed, len(pool), max(0, len(chosen) - len(pool))
+
+
+def mix_files(
+    data: str | Path,
+    out: str | Path,
+    general: str | Path | None = None,
+    share: float = DEFAULT_SHARE,
+    seed: int = 0,
+) -> MixReport:
+    """Read ``data`` (any supported format), write the mixed set to ``out`` in chat format."""
+    general_path = Path(general) if general else GENERAL_REPLAY
+    examples = load_examples(data)
+    mixed, available, repeats = mix(examples, load_examples(general_path), share, seed)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as fh:
+        for e in mixed:
+            fh.write(json.dumps({"messages": e.messages, **e.meta}, ensure_ascii=False) + "\n")
+    replay = len(mixed) - len(examples)
+    return MixReport(
+        str(out),
+        len(examples),
+        replay,
+        round(replay / len(mixed), 4),
+        str(general_path),
+        available,
+        repeats,
+    )
