@@ -40,6 +40,7 @@ def main() -> None:
                 base=str(base),
                 method=method,
                 epochs=2,
+                schedule="fixed",
                 batch_size=16,
                 max_seq_len=256,
                 lr=1e-3 if method != "full" else 1e-4,

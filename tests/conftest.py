@@ -72,3 +72,15 @@ def tiny_phi3(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     corpus = (SAMPLE / "data" / "manuals" / "glossary.md").read_text(encoding="utf-8").split("\n")
     return build_tiny_phi3(tmp_path_factory.mktemp("models") / "tiny-phi3", corpus)
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A real PostgreSQL 16 + pgvector server (PyPI ``pgserver``) for the whole session, listening on
+    a Unix socket in a temp folder; stopped when the session ends."""
+    pgserver = pytest.importorskip("pgserver")
+    import logging
+
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    with pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop") as server:
+        yield server.get_uri()

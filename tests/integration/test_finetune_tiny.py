@@ -44,6 +44,7 @@ def _settings(tiny_phi3: Path, method: str, **kw: object) -> FinetuneSettings:
         eval_fraction=0.2,
         max_seq_len=64,
         seed=1,
+        schedule="fixed",  # these tests pin exact step counts
     )
     base.update(kw)
     return FinetuneSettings(**base)  # type: ignore[arg-type]

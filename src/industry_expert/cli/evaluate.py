@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from industry_expert.cli.ask import ANSWER_FLAGS
+from industry_expert.cli.config import config_option, load_settings, setting_options
 from industry_expert.cli.output import DefaultCommandGroup, print_json
 
 
@@ -18,37 +20,49 @@ def eval_group() -> None:
     """Evaluate base / RAG / fine-tuned / both on a question set: 'expert eval QUESTIONS --out DIR'."""
 
 
-def print_summary(report) -> None:  # type: ignore[no-untyped-def]
-    def pct(v: float | None) -> str:
-        return "   n/a" if v is None or v != v else f"{100 * v:5.1f}%"
+def _rate(v: float | None, n: int | None = None) -> str:
+    text = "n/a" if v is None or v != v else f"{100 * v:.1f}%"
+    return text + (f" n={n}" if n is not None else "")
 
+
+def print_summary(report) -> None:  # type: ignore[no-untyped-def]
+    """The table: each rate with its n; correctness with its Wilson interval; McNemar tests."""
     cols = [
         ("abstention", "abstain(unans)"),
         ("false_abstention", "false abst."),
         ("citation_precision", "cite prec."),
         ("faithfulness", "faithful"),
     ]
-    head = f"{'system':<16}{'correct':>8}{'95% CI':>15}" + "".join(f"{t:>16}" for _, t in cols)
+    head = f"{'system':<16}{'correct':>14}{'95% CI':>15}" + "".join(f"{t:>18}" for _, t in cols)
     click.echo(head + f"{'s/answer':>10}")
     for s in report.systems:
-        row = report.summary[s]
+        row, n = report.summary[s], report.counts[s]
         lo, hi = report.ci[s]["correct"]
-        interval = f"{pct(lo).strip()}-{pct(hi).strip()}"
+        interval = f"{_rate(lo)}-{_rate(hi)}"
         click.echo(
-            f"{s:<16}{pct(row['correct']):>8}{interval:>15}"
-            + "".join(f"{pct(row[k]):>16}" for k, _ in cols)
+            f"{s:<16}{_rate(row['correct'], n['correct']):>14}{interval:>15}"
+            + "".join(f"{_rate(row[k], n[k]):>18}" for k, _ in cols)
             + f"{row['latency_s']:>10.1f}"
         )
     for s, why in report.skipped.items():
         click.echo(f"skipped {s}: {why}")
     if report.retrieval:
-        click.echo("retrieval: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in report.retrieval.items()))
+        click.echo(
+            f"retrieval (n={report.retrieval_n}): "
+            + ", ".join(f"{k} {100 * v:.1f}%" for k, v in report.retrieval.items())
+        )
     for c in report.comparisons:
         verdict = "significant" if c["significant"] else "not significant"
         click.echo(
-            f"{c['better']} - {c['than']}: {100 * c['difference']:+.1f} points correct "
-            f"(95% CI {100 * c['ci'][0]:+.1f} .. {100 * c['ci'][1]:+.1f}, {verdict})"
+            f"{c['better']} - {c['than']}: {100 * c['difference']:+.1f} points correct on {c['n']} questions "
+            f"(95% CI {100 * c['ci'][0]:+.1f} .. {100 * c['ci'][1]:+.1f}; right only by one: "
+            f"{c['only_better']} vs {c['only_than']}, exact McNemar p={c['p_value']:.3g}, {verdict})"
         )
+    a = report.settings.get("answer", {})
+    click.echo(
+        f"settings: answer k={a.get('k')}, max_tokens={a.get('max_tokens')}, "
+        f"context_tokens={a.get('context_tokens')} (all in summary.json)"
+    )
     click.echo(f"report: {report.out}/report.html")
 
 
@@ -56,39 +70,42 @@ def print_summary(report) -> None:  # type: ignore[no-untyped-def]
 @click.argument("questions", type=click.Path(exists=True, dir_okay=False))
 @click.option("--kb", "kb_path", type=click.Path(file_okay=False))
 @click.option("--adapter", type=click.Path(exists=True, file_okay=False))
-@click.option("--model", help="Base model spec (default: the bundled SmolLM2).")
+@setting_options("answer", ["model", *ANSWER_FLAGS], {"k": ["-k"]})
+@config_option
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Report directory.")
-@click.option("-k", "k", default=4, show_default=True, type=int)
-@click.option("--max-tokens", default=80, show_default=True, type=int)
 @click.option("--limit", type=int, help="Only the first N questions.")
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out that is not an evaluation.")
 @click.option("--json", "as_json", is_flag=True)
 def run_cmd(
     questions: str,
     kb_path: str | None,
     adapter: str | None,
-    model: str | None,
+    config_file: str | None,
     out: str,
-    k: int,
-    max_tokens: int,
     limit: int | None,
+    overwrite: bool,
     as_json: bool,
+    **flags: object,
 ) -> None:
-    """Run up to four systems; per-question JSONL, summary.json and report.html in --out."""
+    """Run up to four systems with the settings 'expert ask' uses (same --config and flags);
+    per-question JSONL, summary.json and report.html in --out."""
     from industry_expert.evaluate.run import evaluate
-    from industry_expert.generate.grounded import AskSettings
+    from industry_expert.outputs import check_out_dir
 
+    s = load_settings(config_file, flags)
+    check_out_dir(out, "evaluation", overwrite)
     report = evaluate(
         questions,
         out,
         kb_path,
         adapter,
-        model,
-        AskSettings(k=k, max_tokens=max_tokens),
+        None,
+        s,
         progress=sys.stderr.isatty(),
         limit=limit,
     )
     if as_json:
-        from industry_expert.evaluate.run import no_nan
+        from industry_expert.io import no_nan
 
         print_json(no_nan(report.to_dict()))
     else:
@@ -100,11 +117,16 @@ def run_cmd(
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 @click.option("--limit", type=int)
 @click.option("--data-root", help="Make gold sources relative to this folder (as ingested).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out that is not JSON Lines.")
 @click.option("--json", "as_json", is_flag=True)
-def generate_cmd(kb_path: str, out: str, limit: int | None, data_root: str | None, as_json: bool) -> None:
+def generate_cmd(
+    kb_path: str, out: str, limit: int | None, data_root: str | None, overwrite: bool, as_json: bool
+) -> None:
     """A question set with gold sources from the KB's evaluation chunks (never used for training data)."""
     from industry_expert.evaluate.generate import questions_from_kb
+    from industry_expert.outputs import check_out_file
 
+    check_out_file(out, overwrite)
     r = questions_from_kb(kb_path, out, limit=limit, data_root=data_root)
     print_json(r) if as_json else click.echo(
         f"{r['questions']} questions from {r['sources']} sources -> {r['out']}"

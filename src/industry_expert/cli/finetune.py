@@ -6,7 +6,9 @@ import sys
 
 import click
 
+from industry_expert.cli.config import config_option, load_settings, setting_options
 from industry_expert.cli.output import DefaultCommandGroup, print_json
+from industry_expert.outputs import check_out_dir, check_out_file
 
 
 @click.group("data")
@@ -16,13 +18,17 @@ def data_group() -> None:
 
 @data_group.command("check")
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--base", default="smollm2", show_default=True, help="Tokenizer to count tokens with.")
-@click.option("--max-seq-len", default=512, show_default=True, type=int)
+@setting_options("finetune", ["base", "max_seq_len"])
+@config_option
 @click.option("--json", "as_json", is_flag=True)
-def check_cmd(path: str, base: str, max_seq_len: int, as_json: bool) -> None:
-    """Validate a dataset; report lengths, duplicates, empty/truncated answers."""
+def check_cmd(path: str, config_file: str | None, as_json: bool, **flags: object) -> None:
+    """Validate a dataset; report lengths (with the base model's tokenizer), duplicates,
+    empty/truncated answers."""
     from industry_expert.finetune.base import load_tokenizer, resolve_base
     from industry_expert.finetune.data import check, load_examples
+
+    s = load_settings(config_file, flags).finetune
+    base, max_seq_len = s.base, s.max_seq_len
 
     examples = load_examples(path)
     tok = load_tokenizer(resolve_base(base))
@@ -50,17 +56,22 @@ def check_cmd(path: str, base: str, max_seq_len: int, as_json: bool) -> None:
 @data_group.command("split")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--eval-fraction", default=0.1, show_default=True, type=float)
-@click.option("--seed", default=0, show_default=True, type=int)
+@setting_options("finetune", ["eval_fraction", "seed"])
+@config_option
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out that is not a split.")
 @click.option("--json", "as_json", is_flag=True)
-def split_cmd(path: str, out: str, eval_fraction: float, seed: int, as_json: bool) -> None:
+def split_cmd(
+    path: str, out: str, config_file: str | None, overwrite: bool, as_json: bool, **flags: object
+) -> None:
     """Reproducible train/eval split (train.jsonl, eval.jsonl)."""
     import json
     from pathlib import Path
 
     from industry_expert.finetune.data import load_examples, split
 
-    train, evals = split(load_examples(path), eval_fraction, seed)
+    s = load_settings(config_file, flags).finetune
+    train, evals = split(load_examples(path), s.eval_fraction, s.seed)
+    check_out_dir(out, "data split", overwrite)
     Path(out).mkdir(parents=True, exist_ok=True)
     for name, rows in (("train.jsonl", train), ("eval.jsonl", evals)):
         Path(out, name).write_text(
@@ -79,6 +90,7 @@ def split_cmd(path: str, out: str, eval_fraction: float, seed: int, as_json: boo
 @click.option("--model", help="Write prose questions with this model (default: section templates).")
 @click.option("--limit", type=int, help="At most this many examples.")
 @click.option("--seed", default=0, type=int)
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out that is not JSON Lines.")
 @click.option("--json", "as_json", is_flag=True)
 def from_kb_cmd(
     kb_path: str,
@@ -88,14 +100,36 @@ def from_kb_cmd(
     model: str | None,
     limit: int | None,
     seed: int,
+    overwrite: bool,
     as_json: bool,
 ) -> None:
     """Question/answer pairs from a knowledge base, with the source of every pair."""
     from industry_expert.finetune.synth import write_from_kb
 
+    check_out_file(out, overwrite)
+
     r = write_from_kb(kb_path, out, raft=raft, phrasings=phrasings, model=model, seed=seed, limit=limit)
     print_json(r) if as_json else click.echo(
         f"{r['examples']} examples from {r['sources']} sources -> {r['out']} ({r['kinds']})"
+    )
+
+
+@data_group.command("mix")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--general", type=click.Path(exists=True, dir_okay=False), help="General examples (default: bundled set)."
+)
+@click.option("--share", default=0.2, show_default=True, type=click.FloatRange(0, 1, max_open=True))
+@click.option("--seed", default=0, type=int)
+@click.option("--json", "as_json", is_flag=True)
+def mix_cmd(path: str, out: str, general: str | None, share: float, seed: int, as_json: bool) -> None:
+    """Mix general-purpose examples into training data (replay), so tuning keeps what the model knew."""
+    from industry_expert.finetune.replay import mix_files
+
+    r = mix_files(path, out, general, share, seed)
+    print_json(r.to_dict()) if as_json else click.echo(
+        f"{r.examples} examples + {r.replay} general ({r.share:.0%}, from {r.general}) -> {r.out}"
     )
 
 
@@ -111,50 +145,46 @@ def finetune_group() -> None:
 @finetune_group.command("train")
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--method", type=click.Choice(["lora", "qlora", "full"]))
-@click.option(
-    "--base",
-    help="smollm2 (bundled, default) or a Hugging Face id/path, e.g. microsoft/Phi-3-mini-4k-instruct",
+@setting_options(
+    "finetune",
+    [
+        "method",
+        "base",
+        "epochs",
+        "max_steps",
+        "lr",
+        "batch_size",
+        "grad_accum",
+        "lora_r",
+        "lora_alpha",
+        "max_seq_len",
+        "batching",
+        "seed",
+    ],
 )
-@click.option(
-    "--config", "config_file", type=click.Path(dir_okay=False), help="YAML settings (configs/*.yaml)."
-)
-@click.option("--epochs", type=int)
-@click.option("--max-steps", type=int)
-@click.option("--lr", type=float)
-@click.option("--batch-size", type=int)
+@config_option
 @click.option("--target-modules", help="Comma-separated LoRA target modules (overrides the default).")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out that is not an adapter.")
 @click.option("--json", "as_json", is_flag=True)
 def train_cmd(
     data: str,
     out: str,
-    method: str | None,
-    base: str | None,
     config_file: str | None,
-    epochs: int | None,
-    max_steps: int | None,
-    lr: float | None,
-    batch_size: int | None,
     target_modules: str | None,
     resume: bool,
+    overwrite: bool,
     as_json: bool,
+    **flags: object,
 ) -> None:
-    """Train an adapter on chat data; the output directory is a self-describing artifact."""
+    """Train an adapter on chat data; the output directory is a self-describing artifact
+    (configs/*.yaml hold ready 'finetune:' sections)."""
     from industry_expert.finetune.lora import finetune
-    from industry_expert.finetune.settings import FinetuneSettings
 
-    targets = [t.strip() for t in target_modules.split(",")] if target_modules else None
-    s = FinetuneSettings.load(
-        config_file,
-        method=method,
-        base=base,
-        epochs=epochs,
-        max_steps=max_steps,
-        lr=lr,
-        batch_size=batch_size,
-        target_modules=targets,
-    )
+    if target_modules:
+        flags["finetune__target_modules"] = [t.strip() for t in target_modules.split(",")]
+    s = load_settings(config_file, flags).finetune
+    check_out_dir(out, "adapter", overwrite or resume)
     r = finetune(data, out, s, resume=resume, progress=sys.stderr.isatty())
     if as_json:
         print_json(r.to_dict())
@@ -162,7 +192,13 @@ def train_cmd(
     click.echo(
         f"{r.method} on {r.base}: {r.steps} steps, {r.epochs_done} epochs, {r.trained_tokens} trained "
         f"tokens in {r.seconds:.0f} s ({r.tokens_per_s:.0f} tokens/s)\n"
-        f"loss {r.losses[0]:.3f} -> {r.losses[-1]:.3f}; eval loss per epoch {r.eval_losses}\n"
+        f"schedule: {r.schedule['reason']}"
+        + (
+            f"; stopped early, weights of epoch {r.schedule['best_epoch']} kept"
+            if r.schedule["stopped_early"]
+            else ""
+        )
+        + f"\nloss {r.losses[0]:.3f} -> {r.losses[-1]:.3f}; eval loss per epoch {r.eval_losses}\n"
         f"peak RSS {r.peak_rss_mb:.0f} MB, frozen base weights {r.base_weight_mb:.0f} MB, "
         f"{r.trainable_params:,} trainable parameters\nadapter: {r.out}"
     )
@@ -173,12 +209,17 @@ def train_cmd(
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--gguf", is_flag=True, help="Also write GGUF files (f16 and quantized) for llama.cpp.")
 @click.option("--quant", default="q4_k_m", show_default=True, type=click.Choice(["q4_k_m", "q8_0", "q4_0"]))
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out that is not a model.")
 @click.option("--json", "as_json", is_flag=True)
-def merge_cmd(adapter: str, out: str, gguf: bool, quant: str, as_json: bool) -> None:
+def merge_cmd(adapter: str, out: str, gguf: bool, quant: str, overwrite: bool, as_json: bool) -> None:
     """Merge an adapter into its base (and export GGUF)."""
     from industry_expert.finetune.merge import merge
 
+    check_out_dir(out, "adapter", overwrite)
     r = merge(adapter, out, gguf=gguf, quant=quant)
     print_json(r.to_dict()) if as_json else click.echo(
-        f"merged model: {r.merged}" + "".join(f"\nGGUF: {g}" for g in r.gguf)
+        f"merged model: {r.merged}"
+        + "".join(f"\nGGUF: {g}" for g in r.gguf)
+        + (f"\nOllama Modelfile: {r.modelfile}" if r.modelfile else "")
+        + "".join(f"\nserve: {c}" for c in r.serve)
     )

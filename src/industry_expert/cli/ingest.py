@@ -6,7 +6,20 @@ import sys
 
 import click
 
+from industry_expert.cli.config import config_option, load_settings, setting_options
 from industry_expert.cli.output import print_json
+
+
+def _file_sections(config_file: str | None) -> set[str]:
+    """The top-level keys the config file sets (those settings were chosen on purpose)."""
+    from pathlib import Path
+
+    from industry_expert.config import read_config_file
+
+    if config_file is None:
+        root = click.get_current_context().find_root()
+        config_file = root.params.get("config_file")
+    return set(read_config_file(Path(config_file))) if config_file else set()
 
 
 @click.command("ingest")
@@ -21,11 +34,15 @@ from industry_expert.cli.output import print_json
 @click.option("--table", help="SQLite: ingest only this table.")
 @click.option("--query", help="SQLite: ingest the rows of this read-only SQL query.")
 @click.option("--embedder", help="minilm (bundled, default) | st:PATH | openai:MODEL@URL")
-@click.option("--max-tokens", type=int, help="Chunk token budget (new KBs only).")
-@click.option("--overlap", type=int, help="Chunk overlap in tokens (new KBs only).")
 @click.option(
-    "--config", "config_file", type=click.Path(dir_okay=False), help="Settings file (YAML/TOML/JSON)."
+    "--store",
+    help="Store of a new KB: sqlite-faiss (default) | postgresql://USER@HOST:PORT/DB "
+    "(password from PGPASSWORD or ~/.pgpass, never recorded).",
 )
+@setting_options(
+    "chunking", ["max_tokens", "overlap_tokens", "table_rows_max"], {"overlap_tokens": ["--overlap"]}
+)
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def ingest_cmd(
@@ -34,27 +51,29 @@ def ingest_cmd(
     table: str | None,
     query: str | None,
     embedder: str | None,
-    max_tokens: int | None,
-    overlap: int | None,
+    store: str | None,
     config_file: str | None,
     as_json: bool,
     no_progress: bool,
+    **flags: object,
 ) -> None:
-    """Ingest files, folders, globs and SQLite databases into a knowledge base."""
-    from industry_expert.config import ChunkSettings, Settings
+    """Ingest files, folders, globs and SQLite databases into a knowledge base. Chunking and the
+    embedder are fixed when a KB is created; given again (flag or config file), they must match."""
     from industry_expert.ingest.pipeline import ingest
 
-    settings = Settings.load(config_file)
-    explicit = set()
+    chunk_flags = any(v is not None for v in flags.values())
+    settings = load_settings(config_file, flags)
     if embedder:
-        settings.embedder, explicit = embedder, {"embedder"}
-    if max_tokens is not None or overlap is not None:
-        c = settings.chunking
-        settings.chunking = ChunkSettings(
-            max_tokens if max_tokens is not None else c.max_tokens,
-            overlap if overlap is not None else c.overlap_tokens,
-            c.table_rows_max,
-        )
+        settings = settings.merged({"embedder": embedder})
+    given = _file_sections(config_file)
+    explicit: set[str] = {name for name in ("embedder", "chunking") if name in given}
+    if embedder:
+        explicit.add("embedder")
+    if store:
+        url = store if store.startswith(("postgresql://", "postgres://")) else None
+        settings = settings.merged({"store": {"backend": "postgresql" if url else store, "url": url}})
+        explicit.add("store")
+    if chunk_flags:
         explicit.add("chunking")
     if (table or query) and not all(
         p.startswith("sqlite:///") or p.endswith((".db", ".sqlite", ".sqlite3")) for p in paths

@@ -1,11 +1,10 @@
-"""The fine-tuning recipe, top to bottom: setup -> train -> save. LoRA by default; QLoRA (4-bit
-NF4 base) and full fine-tuning are options of the same recipe."""
+"""The fine-tuning recipe, top to bottom: :func:`setup` -> :func:`fit` -> :func:`save` (litgpt's
+split). LoRA by default; QLoRA (4-bit NF4 base) and full fine-tuning are options of the same recipe.
+The loop runs on accelerate (``loop.py``): one process, or several under ``accelerate launch``."""
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import resource
 import time
 from collections.abc import Callable, Iterator
@@ -13,14 +12,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from industry_expert.artifacts import ADAPTER_MANIFEST as MANIFEST
+from industry_expert.artifacts import tool_version
+from industry_expert.errors import ConfigError
 from industry_expert.finetune import base as base_models
+from industry_expert.finetune import loop, schedule
 from industry_expert.finetune.data import DataError, check, dataset_hash, load_examples, split
-from industry_expert.finetune.encode import IGNORE, Encoded, batches, encode
+from industry_expert.finetune.encode import Encoded, batches, encode
 from industry_expert.finetune.settings import FinetuneSettings, target_modules
-from industry_expert.kb import tool_version, write_json_atomic
+from industry_expert.io import write_json_atomic
 from industry_expert.models.templates import FALLBACK_BY_ARCHITECTURE
-
-MANIFEST = "expert_adapter.json"
 
 
 @dataclass
@@ -43,43 +44,13 @@ class FinetuneReport:
     resumed_from_step: int = 0
     peak_gpu_mb: float = 0.0
     device: str = "cpu"
+    processes: int = 1
+    """Training processes (``accelerate launch --num_processes``); tokens/s counts all of them."""
+    schedule: dict[str, Any] = field(default_factory=dict)
+    """What ``schedule: auto`` chose (epochs, steps, why) and whether it stopped early."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-class Distributed:
-    """One process (CPU or one GPU), or several under ``accelerate launch`` / torchrun: then
-    accelerate wraps the model for data parallelism, each process trains its share of the
-    batches, and only the main process writes files."""
-
-    def __init__(self) -> None:
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.acc: Any = None
-        if self.world > 1:
-            from accelerate import Accelerator
-
-            self.acc = Accelerator()
-            self.device = str(self.acc.device)
-        else:
-            self.device = base_models.train_device(int(os.environ.get("LOCAL_RANK", "0")))
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def prepare(self, model: Any, optim: Any) -> tuple[Any, Any]:
-        return tuple(self.acc.prepare(model, optim)) if self.acc else (model, optim)  # type: ignore[return-value]
-
-    def shard(self, items: Iterator[Any]) -> Iterator[Any]:
-        return (b for i, b in enumerate(items) if i % self.world == self.rank)
-
-    def backward(self, loss: Any) -> None:
-        self.acc.backward(loss) if self.acc else loss.backward()
-
-    def unwrap(self, model: Any) -> Any:
-        return self.acc.unwrap_model(model) if self.acc else model
 
 
 def _rss_mb() -> float:
@@ -93,84 +64,57 @@ def chat_template(tokenizer: Any, model_type: str) -> str:
     return str(template)
 
 
-def _eval_loss(model: Any, data: list[Encoded], s: FinetuneSettings, pad: int, device: str) -> float:
-    import torch
+@dataclass
+class Run:
+    """What :func:`setup` prepared: :func:`fit` trains it, :func:`save` writes it."""
 
-    if not data:
-        return float("nan")
-    model.eval()
-    total, n = 0.0, 0
-    with torch.no_grad():
-        for batch in batches(data, s.batch_size, "bucket", s.max_seq_len, pad, s.seed):
-            batch = {k: v.to(device) for k, v in batch.items()}
-            count = int((batch["labels"][:, 1:] != IGNORE).sum())
-            total += float(model(**batch).loss) * count
-            n += count
-    model.train()
-    return total / max(n, 1)
+    s: FinetuneSettings
+    data: Path
+    out: Path
+    base: str
+    tokenizer: Any
+    template: str
+    data_report: dict[str, Any]
+    train: list[Encoded]
+    evals: list[Encoded]
+    acc: Any
+    model: Any
+    optim: Any
+    sched: Any
+    base_mb: float
+    trainable: int
+    per_epoch: int
+    """Micro-batches in one epoch (all processes together)."""
+    total: int
+    """Optimizer steps of the whole run."""
+    state: dict[str, Any]
+    resumed: int = 0
+    t_start: float = 0.0
+    seconds: float = 0.0
+    tokens_this_run: int = 0
+    epochs: int = 0
+    """Epochs of the run (``schedule: auto`` may raise ``s.epochs``)."""
+    plan: schedule.Plan | None = None
+    best: dict[str, Any] | None = None
+    """``schedule: auto``: the trainable weights at the best held-out loss so far."""
 
+    @property
+    def per_step(self) -> int:
+        """Micro-batches per optimizer step: ``grad_accum`` on each process."""
+        return int(self.s.grad_accum * self.acc.num_processes)
 
-def _trainable_state(model: Any) -> dict[str, Any]:
-    return {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
-
-
-def _save_checkpoint(ckpt: Path, model: Any, optim: Any, sched: Any, state: dict[str, Any]) -> None:
-    import torch
-    from safetensors.torch import save_file
-
-    tmp = ckpt.with_name(ckpt.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    save_file(_trainable_state(model), str(tmp / "trainable.safetensors"))
-    torch.save(
-        {"optim": optim.state_dict(), "sched": sched.state_dict(), "rng": torch.get_rng_state()},
-        tmp / "optimizer.pt",
-    )
-    (tmp / "state.json").write_text(json.dumps(state), encoding="utf-8")
-    if ckpt.exists():
-        import shutil
-
-        shutil.rmtree(ckpt)
-    tmp.rename(ckpt)
-
-
-def _load_checkpoint(ckpt: Path, model: Any, optim: Any, sched: Any) -> dict[str, Any]:
-    import torch
-    from safetensors.torch import load_file
-
-    weights = load_file(str(ckpt / "trainable.safetensors"))
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for k, v in weights.items():
-            params[k].copy_(v)
-    extra = torch.load(ckpt / "optimizer.pt", weights_only=True)
-    optim.load_state_dict(extra["optim"])
-    sched.load_state_dict(extra["sched"])
-    torch.set_rng_state(extra["rng"])
-    return json.loads((ckpt / "state.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    def batches(self, data: list[Encoded], seed: int, mode: str | None = None) -> Iterator[dict[str, Any]]:
+        s = self.s
+        return batches(
+            data, s.batch_size, mode or s.batching, s.max_seq_len, self.tokenizer.pad_token_id, seed
+        )
 
 
-def finetune(
-    data: str | Path,
-    out: str | Path,
-    settings: FinetuneSettings | None = None,
-    resume: bool = False,
-    progress: bool = False,
-    on_step: Callable[[int], None] | None = None,
-) -> FinetuneReport:
-    """Train an adapter (or a full model) on chat data; everything needed to reuse it is in ``out``."""
-    import torch
-    from tqdm import tqdm
-    from transformers import AutoConfig, set_seed
-
-    s = settings or FinetuneSettings()
-    out = Path(out)
-    t_start = time.perf_counter()
-    # -- setup: every input is checked before any training starts -------------------------
-    base = base_models.resolve_base(s.base)
+def _encode_data(
+    data: Path, s: FinetuneSettings, tokenizer: Any, template: str
+) -> tuple[list[Encoded], list[Encoded], dict[str, Any]]:
+    """Load, check and encode the chat data; every problem is reported before training starts."""
     examples = load_examples(data)
-    tokenizer = base_models.load_tokenizer(base)
-    model_type = AutoConfig.from_pretrained(base).model_type
-    template = chat_template(tokenizer, model_type)
     report = check(
         examples, lambda t: len(tokenizer(t, add_special_tokens=False)["input_ids"]), s.max_seq_len, str(data)
     )
@@ -185,157 +129,216 @@ def finetune(
             f"{data}: {len(too_long)} example(s) longer than max_seq_len={s.max_seq_len} "
             f"tokens (lines {too_long[:10]}); raise max_seq_len or shorten them"
         )
-    set_seed(s.seed)
-    dist = Distributed()
-    model = base_models.load_model(base, s.method, dist.device)
+    return enc_train, enc_eval, report.to_dict()
+
+
+def _model(base: str, s: FinetuneSettings, model_type: str, device: str) -> tuple[Any, float]:
+    """The base model with LoRA adapters (or all weights trainable), and its frozen weight MB."""
+    model = base_models.load_model(base, s.method, device)
     base_mb = base_models.weight_bytes(model) / 1048576
     if s.method != "full":
         from peft import LoraConfig, get_peft_model
 
-        model = get_peft_model(
-            model,
-            LoraConfig(
-                r=s.lora_r,
-                lora_alpha=s.lora_alpha,
-                lora_dropout=s.lora_dropout,
-                task_type="CAUSAL_LM",
-                target_modules=target_modules(model_type, s.target_modules),
-            ),
+        config = LoraConfig(
+            r=s.lora_r,
+            lora_alpha=s.lora_alpha,
+            lora_dropout=s.lora_dropout,
+            task_type="CAUSAL_LM",
+            target_modules=target_modules(model_type, s.target_modules),
         )
+        try:
+            model = get_peft_model(model, config)
+        except ValueError as exc:  # peft: "Target modules {...} not found in the base model"
+            linear = sorted(
+                {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear"}
+            )
+            raise ConfigError(
+                f"finetune.target_modules {config.target_modules} name no module of {base} "
+                f"(its linear layers: {', '.join(linear[:12])}): {str(exc).splitlines()[0]}"
+            ) from None
     if s.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     model.train()
+    return model, base_mb
+
+
+def setup(data: str | Path, out: str | Path, s: FinetuneSettings, resume: bool = False) -> Run:
+    """Check every input, build the model and optimizer on accelerate, restore a checkpoint."""
+    import torch
+    from accelerate.utils import set_seed
+    from transformers import AutoConfig
+
+    t_start = time.perf_counter()
+    data, out = Path(data), Path(out)
+    base = base_models.resolve_base(s.base)
+    tokenizer = base_models.load_tokenizer(base)
+    model_type = AutoConfig.from_pretrained(base).model_type
+    template = chat_template(tokenizer, model_type)
+    train, evals, data_report = _encode_data(data, s, tokenizer, template)
+    acc = loop.accelerator()
+    set_seed(s.seed)
+    device = "cpu" if acc.device.type == "cpu" else str(acc.device)
+    model, base_mb = _model(base, s, model_type, device)
     params = [p for p in model.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
-    model, optim = dist.prepare(model, optim)
+    model, optim = acc.prepare(model, optim)
     pad = tokenizer.pad_token_id
-    n_all = sum(1 for _ in batches(enc_train, s.batch_size, s.batching, s.max_seq_len, pad, s.seed))
-    n_batches = len(range(dist.rank, n_all, dist.world))  # this process's share
-    per_epoch = math.ceil(n_batches / s.grad_accum)
-    total = min(per_epoch * s.epochs, s.max_steps or per_epoch * s.epochs)
+    per_epoch = sum(1 for _ in batches(train, s.batch_size, s.batching, s.max_seq_len, pad, s.seed))
+    steps_per_epoch = math.ceil(per_epoch / (s.grad_accum * acc.num_processes))
+    plan = None
+    if s.schedule == "auto":
+        plan = schedule.plan(steps_per_epoch, s.epochs, s.max_steps, s.min_steps, s.max_epochs, s.patience)
+    epochs = plan.epochs if plan else s.epochs
+    total = min(steps_per_epoch * epochs, s.max_steps or steps_per_epoch * epochs)
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda st: min(1.0, (st + 1) / max(1, s.warmup_steps)) * max(0.0, 1 - st / max(1, total))
-    )
+    )  # stepped once per optimizer step on every process (accelerate's wrapper would step it P times)
+    acc.register_for_checkpointing(sched)
+    loop.trainable_only(acc)
     state: dict[str, Any] = {"step": 0, "epoch": 0, "batch": 0, "losses": [], "eval_losses": [], "tokens": 0}
-    ckpt = out / "checkpoint"
-    resumed = 0
+    run = Run(s, data, out, base, tokenizer, template, data_report, train, evals, acc, model, optim, sched,
+              base_mb, sum(p.numel() for p in params), per_epoch, total, state, t_start=t_start,
+              epochs=epochs, plan=plan)  # fmt: skip
     if resume:
-        if not (ckpt / "state.json").is_file():
+        restored = loop.load_checkpoint(acc, out / "checkpoint")
+        if restored is None:
             raise DataError(f"{out}: nothing to resume (no checkpoint)")
-        state = _load_checkpoint(ckpt, model, optim, sched)
-        resumed = state["step"]
-    # -- train ----------------------------------------------------------------------------
+        run.state, run.resumed = restored, restored["step"]
+    return run
+
+
+def fit(run: Run, progress: bool = False, on_step: Callable[[int], None] | None = None) -> None:
+    """Train until ``epochs`` or ``max_steps``; checkpoint every ``save_every`` steps and each epoch."""
+    from tqdm import tqdm
+
+    s, acc, state = run.s, run.acc, run.state
+    ckpt = run.out / "checkpoint"
+    show = progress and acc.is_main_process
     bar = tqdm(
-        total=total,
+        total=run.total,
         initial=state["step"],
         desc=f"{s.method} fine-tuning",
         unit="step",
-        disable=None if progress else True,
+        disable=None if show else True,
     )
     t0, tokens0 = time.perf_counter(), state["tokens"]
-    while state["step"] < total and state["epoch"] < s.epochs:
-        epoch = state["epoch"]
-        for i, batch in enumerate(
-            dist.shard(batches(enc_train, s.batch_size, s.batching, s.max_seq_len, pad, s.seed + epoch))
-        ):
-            if i < state["batch"]:
-                continue  # resumed mid-epoch: these batches were trained already
-            batch = {k: v.to(dist.device) for k, v in batch.items()}
-            loss = model(**batch).loss
-            dist.backward(loss / s.grad_accum)
-            state["tokens"] += int((batch["labels"] != IGNORE).sum())
-            state["batch"] = i + 1
-            if (i + 1) % s.grad_accum and i + 1 != n_batches:
-                continue
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optim.step()
-            sched.step()
-            optim.zero_grad(set_to_none=True)
+    while state["step"] < run.total and state["epoch"] < run.epochs:
+        micro = run.batches(run.train, s.seed + state["epoch"])
+        for group in loop.steps(micro, run.per_step, state["batch"]):
+            loss, tokens = loop.train_step(acc, run.model, run.optim, group)
+            run.sched.step()
+            state["batch"] += len(group)
             state["step"] += 1
-            state["losses"].append(round(float(loss.detach()), 5))
+            state["tokens"] += tokens
+            state["losses"].append(round(loss, 5))
             rate = (state["tokens"] - tokens0) / (time.perf_counter() - t0)
-            bar.set_postfix(loss=f"{state['losses'][-1]:.3f}", tok_s=f"{rate:.0f}", rss_mb=f"{_rss_mb():.0f}")
+            bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{rate:.0f}", rss_mb=f"{_rss_mb():.0f}")
             bar.update(1)
-            if s.save_every and state["step"] % s.save_every == 0 and dist.main:
-                _save_checkpoint(ckpt, dist.unwrap(model), optim, sched, state)
+            if s.save_every and state["step"] % s.save_every == 0:
+                loop.save_checkpoint(acc, ckpt, state)
             if on_step:
                 on_step(state["step"])
-            if state["step"] >= total:
+            if state["step"] >= run.total:
                 break
-        if state["batch"] >= n_batches:  # the epoch is complete
-            state["epoch"], state["batch"] = epoch + 1, 0
-            state["eval_losses"].append(round(_eval_loss(model, enc_eval, s, pad, dist.device), 5))
-        if dist.main:
-            _save_checkpoint(ckpt, dist.unwrap(model), optim, sched, state)
+        if state["batch"] >= run.per_epoch:  # the epoch is complete
+            state["epoch"], state["batch"] = state["epoch"] + 1, 0
+            evals = list(run.batches(run.evals, s.seed, "bucket"))
+            state["eval_losses"].append(round(loop.eval_loss(acc, run.model, evals), 5))
+            _early_stop(run)
+        loop.save_checkpoint(acc, ckpt, state)
+        if state.get("stopped_early"):
+            break
     bar.close()
-    seconds = time.perf_counter() - t0
-    # -- save -----------------------------------------------------------------------------
+    run.seconds = time.perf_counter() - t0
+    run.tokens_this_run = state["tokens"] - tokens0
+
+
+def _early_stop(run: Run) -> None:
+    """``schedule: auto``: keep the best epoch's trainable weights; once ``patience`` epochs bring
+    no better held-out loss, put them back and mark the run stopped."""
+    losses = run.state["eval_losses"]
+    if run.plan is None or not run.evals:
+        return
+    trainable = [(n, p) for n, p in run.model.named_parameters() if p.requires_grad]
+    if losses[-1] <= min(losses):
+        run.best = {n: p.detach().clone() for n, p in trainable}
+        run.state["best_epoch"] = run.state["epoch"]
+    elif schedule.should_stop(losses, run.plan.patience) and run.best is not None:
+        for n, p in trainable:
+            p.data.copy_(run.best[n])
+        run.state["stopped_early"] = True
+
+
+def save(run: Run) -> FinetuneReport:
+    """Write the adapter (or model), its tokenizer, settings, data manifest and metrics to ``out``."""
+    import torch
+
+    s, acc, state = run.s, run.acc, run.state
     result = FinetuneReport(
-        out=str(out),
+        out=str(run.out),
         method=s.method,
         base=s.base,
         steps=state["step"],
         epochs_done=state["epoch"],
-        train_examples=len(train),
-        eval_examples=len(evals),
+        train_examples=len(run.train),
+        eval_examples=len(run.evals),
         trained_tokens=state["tokens"],
-        seconds=round(time.perf_counter() - t_start, 2),
-        tokens_per_s=round((state["tokens"] - tokens0) / seconds, 1) if seconds else 0.0,
+        seconds=round(time.perf_counter() - run.t_start, 2),
+        tokens_per_s=round(run.tokens_this_run / run.seconds, 1) if run.seconds else 0.0,
         peak_rss_mb=round(_rss_mb(), 1),
         peak_gpu_mb=round(torch.cuda.max_memory_allocated() / 1048576, 1)
         if torch.cuda.is_available()
         else 0.0,
-        device=dist.device,
-        base_weight_mb=round(base_mb, 1),
-        trainable_params=sum(p.numel() for p in params),
+        device=acc.device.type if acc.device.type == "cpu" else str(acc.device),
+        base_weight_mb=round(run.base_mb, 1),
+        trainable_params=run.trainable,
         losses=state["losses"],
         eval_losses=state["eval_losses"],
-        resumed_from_step=resumed,
+        resumed_from_step=run.resumed,
+        processes=acc.num_processes,
+        schedule={
+            **(run.plan.to_dict() if run.plan else {"reason": "schedule: fixed"}),
+            "stopped_early": bool(state.get("stopped_early")),
+            "best_epoch": state.get("best_epoch"),
+        },
     )
-    if not dist.main:
-        return result
-    _save_artifact(
-        out,
-        dist.unwrap(model),
-        tokenizer,
-        template,
-        s,
-        base,
-        data,
-        report.to_dict(),
-        len(train),
-        len(evals),
-        result,
-    )
+    weights = acc.get_state_dict(run.model)  # every process takes part (FSDP gathers the shards)
+    if acc.is_main_process:
+        _save_artifact(run, acc.unwrap_model(run.model), weights, result)
+    acc.wait_for_everyone()
     return result
 
 
-def _save_artifact(
-    out: Path,
-    model: Any,
-    tokenizer: Any,
-    template: str,
-    s: FinetuneSettings,
-    base: str,
+def finetune(
     data: str | Path,
-    data_report: dict[str, Any],
-    n_train: int,
-    n_eval: int,
-    result: FinetuneReport,
-) -> None:
+    out: str | Path,
+    settings: FinetuneSettings | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    on_step: Callable[[int], None] | None = None,
+) -> FinetuneReport:
+    """Train an adapter (or a full model) on chat data; everything needed to reuse it is in ``out``.
+    Runs in one process or under ``accelerate launch`` (then only the main process writes files)."""
+    run = setup(data, out, settings or FinetuneSettings(), resume)
+    fit(run, progress, on_step)
+    return save(run)
+
+
+def _save_artifact(run: Run, model: Any, weights: dict[str, Any], result: FinetuneReport) -> None:
+    s, out = run.s, run.out
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.chat_template = template
-    tokenizer.save_pretrained(out)
-    write_json_atomic(out / "training_config.json", {**s.to_dict(), "resolved_base": base})
+    model.save_pretrained(out, state_dict=weights)
+    run.tokenizer.chat_template = run.template
+    run.tokenizer.save_pretrained(out)
+    write_json_atomic(out / "training_config.json", {**s.to_dict(), "resolved_base": run.base})
     write_json_atomic(
         out / "data_manifest.json",
         {
-            "path": str(data),
-            "sha256": dataset_hash(data),
-            "train_examples": n_train,
-            "eval_examples": n_eval,
-            "report": data_report,
+            "path": str(run.data),
+            "sha256": dataset_hash(run.data),
+            "train_examples": len(run.train),
+            "eval_examples": len(run.evals),
+            "report": run.data_report,
         },
     )
     write_json_atomic(out / "metrics.json", result.to_dict())
@@ -345,9 +348,10 @@ def _save_artifact(
             "kind": "full-model" if s.method == "full" else "peft-adapter",
             "tool_version": tool_version(),
             "base": s.base,
-            "resolved_base": base,
+            "resolved_base": run.base,
             "method": s.method,
-            "chat_template": template,
+            "chat_template": run.template,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "settings": {"finetune": s.to_dict()},
         },
     )

@@ -3,7 +3,6 @@ llama.cpp's own converter from the llama-cpp-python source archive (not copied i
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,12 +11,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from industry_expert.artifacts import ADAPTER_MANIFEST as MANIFEST
+from industry_expert.artifacts import adapter_manifest
 from industry_expert.errors import ModelError
 from industry_expert.finetune import base as base_models
-from industry_expert.finetune.lora import MANIFEST
-from industry_expert.kb import write_json_atomic
+from industry_expert.io import write_json_atomic
 
-LLAMA_CPP_VERSION = "0.3.36"
 QUANT_TYPES = {"q4_k_m": 15, "q8_0": 7, "q4_0": 2}  # llama_ftype values
 
 
@@ -26,16 +25,27 @@ class MergeReport:
     out: str
     merged: str
     gguf: list[str] = field(default_factory=list)
+    modelfile: str | None = None
+    """With ``gguf``: an Ollama Modelfile (chat template, stop tokens) next to the GGUF files."""
+    serve: list[str] = field(default_factory=list)
+    """Commands that serve the quantized GGUF (llama.cpp server, Ollama)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def adapter_manifest(adapter: str | Path) -> dict[str, Any]:
-    path = Path(adapter) / MANIFEST
-    if not path.is_file():
-        raise ModelError(f"{adapter}: not an adapter made by 'expert finetune' (no {MANIFEST})")
-    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+__all__ = ["MergeReport", "adapter_manifest", "converter_dir", "export_gguf", "load_merged", "merge"]
+
+
+def llama_cpp_version() -> str:
+    """The installed llama-cpp-python (pinned once, in pyproject.toml's ``llama`` extra): the
+    converter must come from the same release as the quantizer that runs after it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("llama-cpp-python")
+    except PackageNotFoundError:
+        raise ModelError("GGUF export needs llama-cpp-python: pip install 'industry-expert[llama]'") from None
 
 
 def load_merged(adapter: str | Path) -> tuple[Any, Any]:
@@ -55,18 +65,18 @@ def load_merged(adapter: str | Path) -> tuple[Any, Any]:
 
 def converter_dir() -> Path:
     """llama.cpp's sources from the cached llama-cpp-python sdist (``make install`` downloads it)."""
-    cache = base_models.CACHE
-    src = cache / "sdist" / f"llama_cpp_python-{LLAMA_CPP_VERSION}"
+    cache, release = base_models.CACHE, llama_cpp_version()
+    src = cache / "sdist" / f"llama_cpp_python-{release}"
     if (src / "vendor/llama.cpp/conversion/__init__.py").is_file():
         return src / "vendor" / "llama.cpp"
-    archive = cache / "sdist" / f"llama_cpp_python-{LLAMA_CPP_VERSION}.tar.gz"
+    archive = cache / "sdist" / f"llama_cpp_python-{release}.tar.gz"
     if not archive.is_file():
         raise ModelError(
             f"GGUF export needs {archive}: pip download --no-deps --no-binary :all: "
-            f"-d {archive.parent} llama-cpp-python=={LLAMA_CPP_VERSION}"
+            f"-d {archive.parent} llama-cpp-python=={release}"
         )
     with tarfile.open(archive) as tar:
-        root = f"llama_cpp_python-{LLAMA_CPP_VERSION}/vendor/llama.cpp/"
+        root = f"llama_cpp_python-{release}/vendor/llama.cpp/"
         members = [
             m
             for m in tar.getmembers()
@@ -124,5 +134,13 @@ def merge(adapter: str | Path, out: str | Path, gguf: bool = False, quant: str =
     write_json_atomic(out / MANIFEST, {**manifest, "kind": "merged-model", "adapter": str(adapter)})
     report = MergeReport(str(out), str(merged))
     if gguf:
-        report.gguf = [str(p) for p in export_gguf(merged, out, quant)]
+        files = export_gguf(merged, out, quant)
+        report.gguf = [str(p) for p in files]
+        from industry_expert.finetune.modelfile import serve_commands, write_modelfile
+
+        modelfile = write_modelfile(
+            out, files[-1], tokenizer, manifest.get("chat_template") or tokenizer.chat_template
+        )
+        report.modelfile = str(modelfile)
+        report.serve = serve_commands(files[-1], modelfile, out.name)
     return report

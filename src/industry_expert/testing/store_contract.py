@@ -165,3 +165,12 @@ class StoreContract:
         _, _, vecs, _ = doc("a", "docs/a.md", ["impeller torque 45 Nm", "grease interval 2000 h"], seed=1)
         ids = [i for i, _ in store.dense(vecs[0], 1)]
         np.testing.assert_allclose(store.vectors(ids)[0], vecs[0], atol=1e-6)
+
+    def test_summary_vectors_and_run_history(self, store: Store) -> None:
+        self._fill(store)
+        _, _, _, svec = doc("c", "tables/parts.csv", ["price list impeller"], seed=3)
+        got = store.summary_vectors(["c", "a"])
+        assert got.shape == (2, DIM)
+        np.testing.assert_allclose(got[0], svec, atol=1e-6)
+        store.log_run(10.0, {"chunks_added": 5}, finished=12.5)
+        assert store.runs()[-1] == {"started": 10.0, "finished": 12.5, "report": {"chunks_added": 5}}
