@@ -23,13 +23,16 @@ def main() -> None:
     advice = advise(Profile(profile_kb(kb), profile_data(SAMPLE / "finetune" / "train.jsonl")), eval_dir=out)
     comps = "\n".join(
         f"- {c['better']} vs {c['than']}: {c['difference']:+.3f} accuracy "
-        f"(95% CI {c['ci'][0]:+.3f} .. {c['ci'][1]:+.3f}){' significant' if c['significant'] else ''}"
+        f"(95% CI {c['ci'][0]:+.3f} .. {c['ci'][1]:+.3f}; exact McNemar p={c['p_value']:.3g}, "
+        f"{c['only_better']} vs {c['only_than']} questions right only by one)"
+        f"{' significant' if c['significant'] else ''}"
         for c in report.comparisons
     )
     retrieval = ", ".join(f"{k} {v:.3f}" for k, v in report.retrieval.items())
     text = (
         f"Four systems on {report.questions} sample questions (SmolLM2-135M; adapter: LoRA from "
-        f"bench/finetune_effect.py)\n\n"
+        f"bench/finetune_effect.py; settings as `expert ask`: answer k={SETTINGS.answer.k}, "
+        f"max_tokens={SETTINGS.answer.max_tokens}, context_tokens={SETTINGS.answer.context_tokens})\n\n"
         + table(report, report.systems)
         + f"\n\nRetrieval: {retrieval}\n\n{comps}\n\nAdvisor: {advice.recommendation} - "
         + "; ".join(advice.reasons)

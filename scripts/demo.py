@@ -57,6 +57,9 @@ def main() -> None:
     run("eval", eval_slice(), "--kb", KB, "--out", "demo_out/eval")
     run("advise", "--kb", KB, "--data", f"{SAMPLE}/finetune/train.jsonl", "--eval", "demo_out/eval")
     print(f"\nHTML report: {OUT / 'eval' / 'report.html'}")
+    from demo_serve import main as demo_serve  # the same KB over HTTP (scripts/demo_serve.py)
+
+    demo_serve(KB)
 
 
 if __name__ == "__main__":

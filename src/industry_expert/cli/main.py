@@ -1,4 +1,4 @@
-"""Command tree: ``expert ingest | search | kb stats | kb remove``."""
+"""Command tree: ``expert ingest | search | kb | ask | chat | data | finetune | eval | advise | config``."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import logging
 import click
 
 from industry_expert import __version__
+from industry_expert.cli.config import config_option
 from industry_expert.cli.output import ExpertGroup
 
 
 @click.group(cls=ExpertGroup)
 @click.version_option(__version__, prog_name="expert")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
-def main(debug: bool) -> None:
+@config_option
+def main(debug: bool, config_file: str | None) -> None:
     """Turn a small language model into an expert on your company's data."""
     # bitsandbytes warns on import that an optional CPU kernel package is missing: noise here
     logging.getLogger("bitsandbytes").setLevel(logging.DEBUG if debug else logging.ERROR)
@@ -21,6 +23,7 @@ def main(debug: bool) -> None:
 
 def _register() -> None:
     from industry_expert.cli import ask, evaluate, finetune, ingest, kb, search
+    from industry_expert.cli.config import config_group
 
     main.add_command(ingest.ingest_cmd)
     main.add_command(search.search_cmd)
@@ -31,6 +34,11 @@ def _register() -> None:
     main.add_command(finetune.finetune_group)
     main.add_command(evaluate.eval_group)
     main.add_command(evaluate.advise_cmd)
+    main.add_command(config_group)
+    from industry_expert.cli import keys, serve
+
+    main.add_command(serve.serve_cmd)
+    main.add_command(keys.keys_group)
 
 
 _register()

@@ -1,0 +1,229 @@
+"""``/v1/chat/completions`` over the library's checked answer stream
+(:func:`industry_expert.generate.stream.stream_answer`): sentences reach the client only after
+they pass the citation check; the last chunk carries ``citations``, ``abstained`` and ``passages``.
+Generation runs on the model's own thread behind a bounded queue; a client that goes away stops it
+at the next token."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from industry_expert.serve.errors import APIError, api_error
+from industry_expert.serve.runtime import Expert, QueueFull, Runtime
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # other OpenAI fields (n, stop, user...) are accepted
+    model: str
+    messages: list[Message] = Field(min_length=1)
+    stream: bool = False
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+
+
+class Cancelled(Exception):
+    """Raised inside generation when the client has gone away."""
+
+
+def _text(content: str | list[dict[str, Any]] | None) -> str:
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
+    return content or ""
+
+
+def question_and_query(messages: list[Message]) -> tuple[str, str]:
+    """The last user message, and the retrieval query ``expert chat`` would use for it (earlier
+    user turns replayed through the same :class:`ChatSession`)."""
+    from industry_expert.generate.conversation import ChatSession
+
+    asked = [_text(m.content).strip() for m in messages if m.role == "user"]
+    asked = [q for q in asked if q]
+    if not asked:
+        raise api_error(400, "invalid_request", "messages: no user message with text")
+    session, query = ChatSession(), ""
+    for q in asked:
+        query = session.query_for(q)
+    return asked[-1], query
+
+
+def passages_of(answer: Any) -> list[dict[str, Any]]:
+    keys = ("doc_id", "source", "section", "page", "text", "score", "type")
+    return [{"n": i, **{k: getattr(h, k) for k in keys}} for i, h in enumerate(answer.passages, start=1)]
+
+
+def extras(answer: Any, kb: str | None) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    docs = {i: h.doc_id for i, h in enumerate(answer.passages, start=1)}
+    return {
+        "citations": [{**asdict(c), "doc_id": docs.get(c.n)} for c in answer.citations],
+        "abstained": answer.abstained,
+        "passages": passages_of(answer),
+        "query": answer.query,
+        "kb": kb,
+    }
+
+
+def usage(answer: Any) -> dict[str, int]:
+    p = int(answer.timings.get("prompt_tokens", 0))
+    c = int(answer.timings.get("completion_tokens", 0))
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+
+class Generation:
+    """One request's run on the model thread, its events handed to the event loop."""
+
+    def __init__(self, rt: Runtime, expert: Expert, req: ChatRequest, on_tokens: Any = None) -> None:
+        self.rt, self.expert, self.req = rt, expert, req
+        self.question, self.query = question_and_query(req.messages)
+        cap = rt.settings.max_tokens
+        wanted = req.max_completion_tokens or req.max_tokens
+        update: dict[str, Any] = {"max_tokens": min(wanted or rt.full.answer.max_tokens, cap)}
+        if req.temperature is not None:
+            update["temperature"] = req.temperature
+        self.settings = rt.full.answer.model_copy(update=update)
+        self.cancel = threading.Event()
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.loop = asyncio.get_running_loop()
+        self.on_tokens = on_tokens
+        self.future: Any = None
+
+    def start(self) -> None:
+        try:
+            self.future = self.expert.worker.submit(self._run)
+        except QueueFull:
+            raise api_error(
+                503,
+                "queue_full",
+                "the model is busy: too many requests waiting",
+                self.rt.settings.retry_after_s,
+            ) from None
+
+    def _put(self, item: Any) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+
+    def _run(self, gen: Any) -> None:
+        from industry_expert.generate.stream import stream_answer
+
+        def on_token(_: str) -> None:
+            if self.cancel.is_set():
+                raise Cancelled
+            if self.on_tokens:
+                self.on_tokens(1)
+
+        try:
+            if self.cancel.is_set():
+                raise Cancelled
+            if self.expert.kb is None:
+                for event in stream_answer(
+                    self.question, None, gen, settings=self.settings, on_token=on_token
+                ):
+                    self._put(event)
+                return
+            with self.rt.kbs[self.expert.kb].borrow() as kb:
+                events = stream_answer(
+                    self.question, kb, gen, settings=self.settings, query=self.query, on_token=on_token
+                )
+                for event in events:
+                    self._put(event)
+        except Cancelled:
+            self.rt.metrics.cancelled.labels(model=self.expert.worker.name).inc()
+            self._put(Cancelled())
+        except Exception as exc:  # noqa: BLE001 - reported to the client as a 500 / error chunk
+            self._put(exc)
+
+    async def events(self) -> AsyncIterator[Any]:
+        from industry_expert.generate.stream import Done
+
+        while True:
+            item = await self.queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if isinstance(item, Done):
+                return
+
+    def stop(self) -> None:
+        self.cancel.set()
+        if self.future is not None:
+            self.future.cancel()  # still waiting in the queue: never starts
+
+
+def completion(gen: Generation, answer: Any, cid: str, created: int) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "object": "chat.completion",
+        "created": created,
+        "model": gen.expert.id,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.answer},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": usage(answer),
+        **extras(answer, gen.expert.kb),
+    }
+
+
+def _chunk(
+    cid: str, created: int, model: str, delta: dict[str, Any], finish: str | None, **extra: Any
+) -> bytes:
+    body = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
+
+
+async def sse(gen: Generation, cid: str, created: int, done_cb: Any) -> AsyncIterator[bytes]:
+    """Server-sent events in OpenAI's chunk format; ends with ``data: [DONE]``."""
+    from industry_expert.generate.stream import Done, Sentence
+
+    model = gen.expert.id
+    try:
+        yield _chunk(cid, created, model, {"role": "assistant", "content": ""}, None)
+        async for event in gen.events():
+            if isinstance(event, Sentence) and event.text:
+                yield _chunk(cid, created, model, {"content": event.text}, None)
+            elif isinstance(event, Done):
+                done_cb(event.answer)
+                extra = {"usage": usage(event.answer), **extras(event.answer, gen.expert.kb)}
+                yield _chunk(cid, created, model, {}, "stop", **extra)
+        yield b"data: [DONE]\n\n"
+    except APIError as exc:
+        yield _error_event(exc.status, exc.code, exc.message)
+    except Exception as exc:  # noqa: BLE001 - the stream has started: report in-band
+        yield _error_event(500, "generation_failed", f"{exc.__class__.__name__}: {exc}")
+    finally:
+        gen.stop()  # client gone (or finished): the model thread stops at its next token
+
+
+def _error_event(status: int, code: str, message: str) -> bytes:
+    from industry_expert.serve.errors import error_body
+
+    return f"data: {json.dumps(error_body(status, code, message))}\n\n".encode()
+
+
+def new_ids() -> tuple[str, int]:
+    return "chatcmpl-" + uuid.uuid4().hex[:24], int(time.time())

@@ -1,0 +1,105 @@
+"""Settings for ``expert serve`` from the config file and flags, the bind check, and running it."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any
+
+from industry_expert.config import Settings
+from industry_expert.errors import ConfigError
+
+
+def pairs(items: tuple[str, ...] | list[str], flag: str) -> dict[str, str]:
+    """``("kestrel=kb/",)`` -> ``{"kestrel": "kb/"}``."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise ConfigError(f"{flag} '{item}': expected NAME=DIR")
+        out[name] = value
+    return out
+
+
+def serve_settings(
+    settings: Settings,
+    kbs: tuple[str, ...] = (),
+    adapters: tuple[str, ...] = (),
+    **flags: Any,
+) -> Settings:
+    """``settings`` (a config file's) with the flags on top (``--kb``/``--adapter`` add entries)."""
+    serve: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
+    if kbs:
+        serve["kbs"] = {
+            **settings.serve.model_dump()["kbs"],
+            **{n: {"path": p} for n, p in pairs(kbs, "--kb").items()},
+        }
+    if adapters:
+        serve["adapters"] = {**settings.serve.model_dump()["adapters"], **pairs(adapters, "--adapter")}
+    settings = settings.merged({"serve": serve}, "command line") if serve else settings
+    for name, kb in settings.serve.kbs.items():
+        if not (Path(kb.path) / "manifest.json").is_file():
+            raise ConfigError(f"serve.kbs.{name}: {kb.path} is not a knowledge base (run 'expert ingest')")
+    return settings
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(settings: Settings, has_keys: bool) -> None:
+    s = settings.serve
+    if not is_loopback(s.host) and not has_keys and not s.insecure_no_auth:
+        raise ConfigError(
+            f"refusing to bind {s.host} with no API keys: create one with 'expert keys create NAME --kb KB:read' "
+            "or pass --insecure-no-auth"
+        )
+
+
+SETTINGS_ENV = "IE_SERVE_SETTINGS"
+"""With several workers, each process reads the effective settings from the JSON file named here."""
+
+
+def app_from_env() -> Any:
+    """The app of one worker process (``uvicorn --factory``): settings from ``IE_SERVE_SETTINGS``."""
+    import json
+
+    from industry_expert.serve.app import create_app
+
+    path = Path(os.environ[SETTINGS_ENV])
+    return create_app(Settings.from_dict(json.loads(path.read_text(encoding="utf-8")), str(path)))
+
+
+def run(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT; in-flight streams get ``serve.grace_s`` to finish."""
+    import uvicorn
+
+    from industry_expert.serve.app import create_app
+    from industry_expert.serve.backend import open_state
+
+    s = settings.serve
+    os.environ.setdefault("IE_NUM_THREADS", "1")  # one thread per request: requests run side by side
+    state = open_state(s.state_dir, s.state_url)
+    check_bind(settings, state.any_keys())
+    common: dict[str, Any] = {
+        "host": s.host,
+        "port": s.port,
+        "timeout_graceful_shutdown": int(s.grace_s) or None,
+        "log_level": "warning",
+        "access_log": False,
+    }
+    if s.workers == 1:
+        uvicorn.run(create_app(settings, state), **common)
+        return
+    state.close()
+    path = s.state_dir / "effective-settings.json"
+    path.parent.mkdir(parents=True, exist_ok=True)  # with a PostgreSQL state nothing else creates it
+    path.write_text(settings.model_dump_json(indent=2), encoding="utf-8")
+    os.environ[SETTINGS_ENV] = str(path.resolve())
+    uvicorn.run("industry_expert.serve.launch:app_from_env", factory=True, workers=s.workers, **common)
