@@ -127,3 +127,28 @@ def make_keys(state_dir: Path) -> dict[str, str]:
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def worker_pids(server: Server) -> set[int]:
+    """uvicorn's worker processes under the server (spawned by multiprocessing)."""
+    assert server.proc is not None
+    parent = server.proc.pid
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and b"spawn_main" in cmd:
+            out.add(int(stat.parent.name))
+    return out
+
+
+def wait_for_workers(server: Server, n: int, timeout: float = 60.0) -> set[int]:
+    """The pids of the server's ``n`` worker processes, once all have started."""
+    deadline = time.monotonic() + timeout
+    while len(workers := worker_pids(server)) < n and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(workers) == n, f"{len(workers)} of {n} workers started"
+    return workers

@@ -15,8 +15,7 @@ def test_upload_through_one_worker_is_searchable_from_every_worker(
     pg_dsn: str, tmp_path: Path, serve_kbs: dict[str, Path]
 ) -> None:
     import httpx
-    from tests.serve.conftest import Server, auth, free_port, write_config
-    from tests.serve.test_serve_state import _worker_pids
+    from tests.serve.conftest import Server, auth, free_port, wait_for_workers, write_config
 
     from industry_expert.kb_copy import copy_kb
     from industry_expert.serve.auth import create_key
@@ -34,11 +33,8 @@ def test_upload_through_one_worker_is_searchable_from_every_worker(
              "kbs": {"kestrel": {"path": str(kb)}}}  # fmt: skip
     server = Server(write_config(tmp_path / "serve.json", serve), port, tmp_path / "server.log").start()
     try:
-        assert server.proc is not None
-        deadline = time.monotonic() + 60
-        while len(workers := _worker_pids(server.proc.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert len(workers) == 2
+        workers = wait_for_workers(server, 2)
+        deadline = time.monotonic()
         note = b"# Zebra valve\n\nThe zebra valve on the KF-340 is checked every 400 hours.\n"
         job = httpx.post(
             server.url + "/v1/kbs/kestrel/documents",

@@ -179,20 +179,6 @@ def test_two_server_processes_share_keys_and_jobs(
             s.stop()
 
 
-def _worker_pids(parent: int) -> set[int]:
-    """uvicorn's worker processes under ``parent`` (spawned by multiprocessing)."""
-    out = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            cmd = (stat.parent / "cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == parent and b"spawn_main" in cmd:
-            out.add(int(stat.parent.name))
-    return out
-
-
 @pytest.mark.serve
 @pytest.mark.slow
 def test_workers_share_the_sqlite_state(tmp_path: Path, serve_kbs: dict[str, Path]) -> None:
@@ -201,7 +187,7 @@ def test_workers_share_the_sqlite_state(tmp_path: Path, serve_kbs: dict[str, Pat
     import shutil
 
     import httpx
-    from tests.serve.conftest import Server, auth, free_port, write_config
+    from tests.serve.conftest import Server, auth, free_port, wait_for_workers, worker_pids, write_config
 
     from industry_expert.serve.backend import open_state
 
@@ -216,11 +202,8 @@ def test_workers_share_the_sqlite_state(tmp_path: Path, serve_kbs: dict[str, Pat
     }
     server = Server(write_config(tmp_path / "serve.json", serve), port, tmp_path / "server.log").start()
     try:
-        assert server.proc is not None
-        deadline = time.monotonic() + 60
-        while len(workers := _worker_pids(server.proc.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert len(workers) == 2
+        workers = wait_for_workers(server, 2)
+        deadline = time.monotonic()
         state = open_state(tmp_path / "state")
         token = create_key(state, "late", {"kestrel": "write"})[0]
         state.close()
@@ -238,4 +221,4 @@ def test_workers_share_the_sqlite_state(tmp_path: Path, serve_kbs: dict[str, Pat
         assert seen["attempts"] == 1 and int(seen["owner"].rsplit(":", 1)[1]) in workers
     finally:
         assert server.stop() in (0, -15)
-    assert not _worker_pids(server.proc.pid)
+    assert not worker_pids(server)
