@@ -15,6 +15,7 @@ import numpy as np
 
 from industry_expert.config import RetrieveSettings
 from industry_expert.kb import KnowledgeBase
+from industry_expert.models.threads import query_threads
 from industry_expert.retrieve.fusion import (
     adaptive_weights,
     collapse_near_duplicates,
@@ -57,7 +58,19 @@ def gather(
     mode: Mode = "hybrid",
     query_vector: np.ndarray | None = None,
 ) -> Candidates:
-    """Run the retrievers that ``mode`` needs, ``n`` candidates each."""
+    """Run the retrievers that ``mode`` needs, ``n`` candidates each (native work on one thread)."""
+    with query_threads():
+        return _gather(kb, query, n, filters, mode, query_vector)
+
+
+def _gather(
+    kb: KnowledgeBase,
+    query: str,
+    n: int,
+    filters: Filters | None,
+    mode: Mode,
+    query_vector: np.ndarray | None,
+) -> Candidates:
     c = Candidates(query)
     store = kb.store
     qvec = None
