@@ -72,6 +72,19 @@ def test_retrieve_settings_change_search(sample_kb: Path, tmp_path: Path) -> Non
     assert [h["chunk_id"] for h in strict] != [h["chunk_id"] for h in default]
 
 
+def test_rare_names_lean_lexical_when_rare_df_is_set(sample_kb: Path, tmp_path: Path) -> None:
+    """'Gmunden' is in few chunks of the sample KB (service records): with rare_df the
+    name pulls BM25's pick (the service database) to the top, and --explain says why."""
+    q = "Which part was fitted when the bearings failed on the Gmunden white water pump in February 2025?"
+    off = _cli("search", q, "--kb", str(sample_kb), "--json", "--explain")
+    cfg = _config(tmp_path, "names", {"retrieve": {"rare_df": 0.02}})
+    on = _cli("search", q, "--kb", str(sample_kb), "--json", "--explain", "--config", cfg)
+    assert not off[0]["source"].endswith("kestrel.db") and on[0]["source"].endswith("kestrel.db")
+    assert off[0]["explain"]["fusion"]["name_share"] == 0.0
+    fusion = on[0]["explain"]["fusion"]
+    assert fusion["name_share"] > 0 and fusion["weights"]["bm25"] > fusion["weights"]["dense"]
+
+
 def _ask(kb: Path, cfg: str, question: str = QUESTION) -> dict[str, Any]:
     return _cli("ask", question, "--kb", str(kb), "--config", cfg, "--json")
 

@@ -11,6 +11,7 @@ from industry_expert.retrieve.fusion import (
     contributions,
     fused_order,
     identifier_share,
+    name_share,
     normalize_scores,
 )
 from industry_expert.retrieve.hybrid import Candidates, fuse, fusion_method, weights_for
@@ -64,8 +65,28 @@ def test_adaptive_weights_move_dense_weight_to_bm25() -> None:
     dense, bm25 = adaptive_weights(0.8, 0.2, 0.5, 1.0)
     assert dense == pytest.approx(0.4) and bm25 == pytest.approx(0.6)
     s = RetrieveSettings(fusion="score", weight_dense=0.8, weight_bm25=0.2, adaptive=1.0)
-    assert weights_for("how do pumps work", s)[:2] == [0.8, 0.2]
-    assert weights_for("KP-3402-07", s)[:2] == pytest.approx([0.0, 1.0])
+    assert weights_for(Candidates("how do pumps work"), s)[:2] == [0.8, 0.2]
+    assert weights_for(Candidates("KP-3402-07"), s)[:2] == pytest.approx([0.0, 1.0])
+
+
+def test_name_share_counts_capitalised_words_in_few_chunks() -> None:
+    # 1000 chunks, rare_df 0.02: a word in at most 20 chunks is rare
+    df = {"part": 90, "failed": 60, "gmunden": 3, "plant": 70, "zzyzx": 0}
+    q = "Which part failed at the Gmunden plant near Zzyzx?"
+    assert name_share(q, df, 1000, 0.02) == pytest.approx(0.2)  # Zzyzx: capitalised but in no chunk
+    assert name_share(q.replace("Gmunden", "gmunden"), df, 1000, 0.02) == 0.0  # not capitalised
+    assert name_share("Gmunden pumps?", {"gmunden": 3, "pumps": 50}, 1000, 0.02) == 0.0  # first word
+    assert name_share(q, {**df, "gmunden": 400}, 1000, 0.02) == 0.0  # common in this KB
+    assert name_share(q, df, 1000, 0.0) == 0.0 and name_share(q, {}, 1000, 0.02) == 0.0
+    assert name_share("Is the Kestrel one?", {"kestrel": 2, "one": 1}, 40, 0.02) == 0.5  # >= 2 chunks
+
+
+def test_names_lean_the_weights_lexical_as_identifiers_do() -> None:
+    s = RetrieveSettings(fusion="score", weight_dense=0.8, weight_bm25=0.2, adaptive=1.0, rare_df=0.02)
+    df = {"part": 90, "failed": 60, "gmunden": 2, "plant": 70}
+    named = Candidates("Which part failed at the Gmunden plant", term_df=df, chunks=1000)
+    assert weights_for(named, s)[:2] == pytest.approx([0.6, 0.4])  # 1 of 4 words: 0.8 * 0.25 moves
+    assert weights_for(named, s.model_copy(update={"rare_df": 0.0}))[:2] == [0.8, 0.2]
 
 
 def test_fuse_is_pure_and_follows_the_settings() -> None:

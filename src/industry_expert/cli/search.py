@@ -88,5 +88,6 @@ def explain_line(explain: dict[str, Any]) -> str:
     if fusion:
         weights = ", ".join(f"{k} {v:g}" for k, v in fusion["weights"].items())
         share = f", identifiers {fusion['identifier_share']:.2f}" if "identifier_share" in fusion else ""
+        share += f", names {fusion['name_share']:.2f}" if "name_share" in fusion else ""
         parts.append(f"fusion {fusion['method']} ({weights}{share})")
     return " | ".join(parts)

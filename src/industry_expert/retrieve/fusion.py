@@ -126,6 +126,27 @@ def identifier_share(query: str, stop_words: frozenset[str] = frozenset()) -> fl
     return sum(1 for w in words if any(p.search(w) for p in _IDENT)) / len(words)
 
 
+_WORD = re.compile(r"\w[\w\-]*")
+
+
+def name_share(query: str, term_df: dict[str, int], chunks: int, rare_df: float) -> float:
+    """Share of the query's content words that are names: capitalised where a sentence does not
+    start, and in few of the KB's chunks (at most ``rare_df`` of them, and at least 2) -- the
+    customers, places, products and people that a dense embedding blurs into their neighbours
+    and BM25 matches exactly. ``term_df`` maps lower-cased query words to the chunks that contain
+    them (``Store.term_frequencies``); words absent from the KB do not count."""
+    if not term_df or rare_df <= 0:
+        return 0.0
+    limit = max(2.0, rare_df * chunks)
+    words = _WORD.findall(query)
+    names = sum(
+        1
+        for i, w in enumerate(words)
+        if i and w[0].isupper() and 0 < term_df.get(w.lower().strip("-_"), 0) <= limit
+    )
+    return min(1.0, names / len(term_df))
+
+
 def adaptive_weights(dense: float, lexical: float, share: float, adaptive: float) -> tuple[float, float]:
     """Move ``adaptive * share`` of the dense weight to the lexical one (total kept)."""
     moved = dense * adaptive * share

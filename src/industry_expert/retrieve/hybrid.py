@@ -22,6 +22,7 @@ from industry_expert.retrieve.fusion import (
     contributions,
     fused_order,
     identifier_share,
+    name_share,
     order_by_documents,
     rrf,
 )
@@ -45,6 +46,9 @@ class Candidates:
     dense: list[tuple[int, float]] = field(default_factory=list)
     bm25: list[tuple[int, float]] = field(default_factory=list)
     summary: list[tuple[int, float]] = field(default_factory=list)
+    term_df: dict[str, int] = field(default_factory=dict)
+    """Chunks containing each indexed query term (hybrid mode), and the KB's chunk count."""
+    chunks: int = 0
 
     def lists(self) -> list[list[tuple[int, float]]]:
         return [self.dense, self.bm25, self.summary]
@@ -80,6 +84,7 @@ def _gather(
     if mode in ("hybrid", "bm25"):
         c.bm25 = store.lexical(query, n, filters)
     if mode == "hybrid":
+        c.term_df, c.chunks = store.term_frequencies(query)
         doc_score = _summary_scores(kb, qvec, query, n)
         pool = list(dict.fromkeys([i for i, _ in c.dense] + [i for i, _ in c.bm25]))
         doc_of = {cid: h.doc_id for cid, h in store.hits(pool).items()}
@@ -95,11 +100,17 @@ def _summary_scores(kb: KnowledgeBase, qvec: Any, query: str, n: int) -> dict[st
     return {str(doc): score for doc, score in rrf([dense, lexical], k=SUMMARY_RRF_K)}
 
 
-def weights_for(query: str, s: RetrieveSettings) -> list[float]:
+def lexical_share(c: Candidates, s: RetrieveSettings) -> float:
+    """How much of the query is better matched lexically: the larger of its identifier share
+    (codes, options, config keys) and its share of names that are rare in this KB."""
+    return max(identifier_share(c.query, STOP_WORDS), name_share(c.query, c.term_df, c.chunks, s.rare_df))
+
+
+def weights_for(c: Candidates, s: RetrieveSettings) -> list[float]:
     """Dense, BM25 and summary weights for this query (query-adaptive when ``s.adaptive``)."""
     dense, bm25 = s.weight_dense, s.weight_bm25
     if s.adaptive:
-        dense, bm25 = adaptive_weights(dense, bm25, identifier_share(query, STOP_WORDS), s.adaptive)
+        dense, bm25 = adaptive_weights(dense, bm25, lexical_share(c, s), s.adaptive)
     return [dense, bm25, s.weight_summary]
 
 
@@ -117,7 +128,7 @@ def fusion_method(c: Candidates, s: RetrieveSettings) -> str:
 
 def fuse(c: Candidates, s: RetrieveSettings) -> tuple[list[tuple[int, float]], dict[int, list[float]]]:
     """Fused ranking and each chunk's contribution from each retriever (pure)."""
-    w = weights_for(c.query, s)
+    w = weights_for(c, s)
     contrib = contributions(c.lists(), w, fusion_method(c, s), s.rrf_k, s.normalization)
     return fused_order(contrib), contrib
 
@@ -182,13 +193,14 @@ def explain(
             "contribution": round(contrib[cid][i], 6) if contrib else None,
         }
     if contrib is not None:
-        w = weights_for(c.query, s)
+        w = weights_for(c, s)
         out["fusion"] = {
             "method": fusion_method(c, s),
             "weights": dict(zip(RETRIEVERS, (round(x, 4) for x in w))),
         }
         if s.adaptive:
             out["fusion"]["identifier_share"] = round(identifier_share(c.query, STOP_WORDS), 3)
+            out["fusion"]["name_share"] = round(name_share(c.query, c.term_df, c.chunks, s.rare_df), 3)
     return out
 
 
