@@ -1,16 +1,19 @@
 """What the HTTP layer costs. (1) Generation through `/v1/chat/completions` (model alone) next to
 llama-cpp-python's own OpenAI server on the same GGUF, same prompt, same thread count, in the same
-run: tokens/s (completion tokens / request time, non-streaming) and time to first content chunk
-(streaming; ours sends whole sentences, so its first chunk is the first complete sentence).
-(2) Search over HTTP next to the library's `search` in-process on the same KB.
+run: tokens/s (completion tokens / request time, non-streaming), time to the first content chunk
+and time to the first complete sentence (streaming; ours sends whole checked sentences, so for us
+the two are the same). ``--runs`` repeats the whole comparison with fresh servers (the machine is
+shared: each run's ratios are reported, and their median). (2) Search over HTTP next to the
+library's `search` in-process on the same KB.
 
-    python bench/serve_overhead.py [--repeats 5]
+    python bench/serve_overhead.py [--repeats 5] [--runs 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from typing import Any
@@ -26,38 +29,67 @@ MAX_TOKENS = 96
 
 def messages(variant: int, ours: bool) -> list[dict[str, str]]:
     """The same prompt for both: ours adds its system message to the question, so theirs gets
-    exactly those messages. Each request asks a new variant, so no server answers from a cached
-    prompt (RAG prompts never repeat either)."""
+    exactly those messages. Each request asks a new variant that differs from its first word on,
+    as different questions (and RAG prompts, whose passages differ) do: both servers can reuse the
+    cached system message and nothing after it."""
     from industry_expert.config import AnswerSettings
     from industry_expert.generate.prompts import alone_messages
 
-    question = f"{PROMPT} (Question {variant}.)"
+    question = f"Question {variant}: {PROMPT}"
     if ours:
         return [{"role": "user", "content": question}]
     return alone_messages(question, AnswerSettings().sentences)
 
 
-def chat_once(url: str, key: str | None, stream: bool, variant: int) -> tuple[float, int]:
-    """(seconds to the first content chunk when streaming, else the whole request; completion tokens)."""
-    body = {
+def chat_once(url: str, key: str | None, variant: int) -> tuple[float, int, str]:
+    """Non-streaming: (seconds for the whole request, completion tokens, text)."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    t0 = time.perf_counter()
+    r = httpx.post(url + "/v1/chat/completions", json=body(key, variant), headers=headers, timeout=300)
+    r.raise_for_status()
+    out = r.json()
+    content = out["choices"][0]["message"]["content"]
+    return time.perf_counter() - t0, int(out["usage"]["completion_tokens"]), content
+
+
+def body(key: str | None, variant: int) -> dict[str, Any]:
+    req: dict[str, Any] = {
         "model": "smollm2",
         "messages": messages(variant, ours=key is not None),
         "max_tokens": MAX_TOKENS,
         "temperature": 0,
     }
+    if key is None:  # llama_cpp.server applies repeat_penalty 1.1 unless told: plain greedy, as ours
+        req["repeat_penalty"] = 1.0
+    return req
+
+
+def stream_once(url: str, key: str | None, variant: int) -> tuple[float, float]:
+    """Streaming, read to the end: (seconds to the first content chunk, to the first complete
+    sentence, as our sentence splitter sees the streamed text)."""
+    from industry_expert.generate.stream import SentenceSplitter
+
     headers = {"Authorization": f"Bearer {key}"} if key else {}
+    splitter, first, sentence = SentenceSplitter(), 0.0, 0.0
     t0 = time.perf_counter()
-    if not stream:
-        r = httpx.post(url + "/v1/chat/completions", json=body, headers=headers, timeout=300)
-        r.raise_for_status()
-        return time.perf_counter() - t0, int(r.json()["usage"]["completion_tokens"])
-    with httpx.stream(
-        "POST", url + "/v1/chat/completions", json={**body, "stream": True}, headers=headers, timeout=300
-    ) as r:
+    req = {**body(key, variant), "stream": True}
+    with httpx.stream("POST", url + "/v1/chat/completions", json=req, headers=headers, timeout=300) as r:
         for line in r.iter_lines():
-            if line.startswith("data: {") and json.loads(line[6:])["choices"][0]["delta"].get("content"):
-                return time.perf_counter() - t0, 0
-    return time.perf_counter() - t0, 0
+            if not line.startswith("data: {"):
+                continue
+            piece = json.loads(line[6:])["choices"][0]["delta"].get("content")
+            if piece:
+                first = first or time.perf_counter() - t0
+                if not sentence and (ours_sentence(key) or splitter.feed(piece)):
+                    sentence = time.perf_counter() - t0
+    return first, sentence or time.perf_counter() - t0
+
+
+def ours_sentence(key: str | None) -> bool:
+    return key is not None  # our every content chunk is a complete checked sentence
+
+
+NAMES = ("expert serve", "llama_cpp.server")
 
 
 def generation(repeats: int) -> dict[str, Any]:
@@ -66,15 +98,19 @@ def generation(repeats: int) -> dict[str, Any]:
     ours, ours_url, key = start_expert("serve-overhead", {})
     theirs, theirs_url = start_llama_server(bundled_gguf())
     rows: dict[str, dict[str, list[float]]] = {
-        name: {"tps": [], "ttft": [], "tokens": []} for name in ("expert serve", "llama_cpp.server")
+        name: {"tps": [], "ttft": [], "ttfs": [], "tokens": []} for name in NAMES
     }
+    texts: dict[str, list[str]] = {name: [] for name in NAMES}
     try:
         for i in range(repeats):  # interleaved, so both see the same machine load
-            for name, url, k in (("expert serve", ours_url, key), ("llama_cpp.server", theirs_url, None)):
-                seconds, tokens = chat_once(url, k, False, 2 * i)
+            for name, url, k in zip(NAMES, (ours_url, theirs_url), (key, None), strict=True):
+                seconds, tokens, text = chat_once(url, k, 2 * i)
                 rows[name]["tps"].append(tokens / seconds)
                 rows[name]["tokens"].append(tokens)
-                rows[name]["ttft"].append(chat_once(url, k, True, 2 * i + 1)[0])
+                texts[name].append(text)
+                ttft, ttfs = stream_once(url, k, 2 * i + 1)
+                rows[name]["ttft"].append(ttft)
+                rows[name]["ttfs"].append(ttfs)
     finally:
         stop(ours)
         stop(theirs)
@@ -82,40 +118,44 @@ def generation(repeats: int) -> dict[str, Any]:
         n: {
             "tokens_per_s": round(statistics.median(r["tps"]), 1),
             "ttft_s": round(statistics.median(r["ttft"]), 3),
+            "first_sentence_s": round(statistics.median(r["ttfs"]), 3),
             "completion_tokens": r["tokens"],
         }
         for n, r in rows.items()
     }
-    out["ratio_tokens_per_s"] = round(
-        out["expert serve"]["tokens_per_s"] / out["llama_cpp.server"]["tokens_per_s"], 2
-    )
+    same = [" ".join(x.split()) == " ".join(y.split()) for x, y in zip(*texts.values(), strict=True)]
+    out["same_text"] = same  # the same greedy answer (whitespace aside): the same work was timed
+    a, b = out[NAMES[0]], out[NAMES[1]]
+    out["ratio_tokens_per_s"] = round(a["tokens_per_s"] / b["tokens_per_s"], 2)
+    out["ratio_first_sentence"] = round(b["first_sentence_s"] / a["first_sentence_s"], 2)
     return out
 
 
 def search_overhead(n: int = 40) -> dict[str, Any]:
+    """Each question in-process, then over HTTP, alternately (both see the same machine load)."""
     from industry_expert.kb import KnowledgeBase
     from industry_expert.retrieve.hybrid import search
 
     kb_path = sample_kb()
     qs = [json.loads(x)["question"] for x in QUESTIONS.read_text().splitlines() if x.strip()][:n]
-    with KnowledgeBase.open(kb_path) as kb:
-        search(qs[0], kb)
-        local = []
-        for q in qs:
-            t0 = time.perf_counter()
-            search(q, kb, k=5)
-            local.append(time.perf_counter() - t0)
     proc, url, key = start_expert(
         "serve-overhead-search", {"kbs": {"kestrel": {"path": str(kb_path)}}, "rate_limit_per_minute": 0}
     )
-    remote = []
+    local, remote = [], []
     try:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
+        with (
+            KnowledgeBase.open(kb_path) as kb,
+            httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c,
+        ):
+            search(qs[0], kb)
             c.post("/v1/kbs/kestrel/search", json={"query": qs[0]})
             for q in qs:
                 t0 = time.perf_counter()
+                search(q, kb, k=5)
+                t1 = time.perf_counter()
                 c.post("/v1/kbs/kestrel/search", json={"query": q, "k": 5}).raise_for_status()
-                remote.append(time.perf_counter() - t0)
+                local.append(t1 - t0)
+                remote.append(time.perf_counter() - t1)
     finally:
         stop(proc)
     ms = lambda xs: round(statistics.median(xs) * 1000, 1)  # noqa: E731
@@ -127,25 +167,59 @@ def search_overhead(n: int = 40) -> dict[str, Any]:
     }
 
 
+def table(runs: list[dict[str, Any]], repeats: int) -> str:
+    rows = "".join(
+        f"| {i} | {g[NAMES[0]]['tokens_per_s']} | {g[NAMES[1]]['tokens_per_s']} | **{g['ratio_tokens_per_s']}x** "
+        f"| {g[NAMES[0]]['first_sentence_s']} | {g[NAMES[1]]['first_sentence_s']} | **{g['ratio_first_sentence']}x** "
+        f"| {g[NAMES[1]]['ttft_s']} |\n"
+        for i, g in enumerate(runs, start=1)
+    )
+    med = lambda key: round(statistics.median(g[key] for g in runs), 2)  # noqa: E731
+    return (
+        f"# HTTP overhead ({machine()['cpus']} cores, 1 llama.cpp thread each, SmolLM2-135M Q4_1, "
+        f"{MAX_TOKENS} tokens max; {len(runs)} runs, each the median of {repeats} requests)\n\n"
+        "| run | ours tokens/s | theirs tokens/s | ratio | ours first sentence (s) "
+        "| theirs first sentence (s) | ratio | theirs first token (s) |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|\n" + rows + "\n"
+        f"Median over runs: tokens/s ratio (ours / theirs) **{med('ratio_tokens_per_s')}x**, "
+        f"first-sentence ratio (theirs / ours; above 1: ours sooner) **{med('ratio_first_sentence')}x**. "
+        f"Both servers gave the same greedy text in {sum(sum(g['same_text']) for g in runs)} of "
+        f"{sum(len(g['same_text']) for g in runs)} non-streamed requests (theirs asked with "
+        "`repeat_penalty: 1.0`: its default of 1.1 changes the text).\n"
+        "Ours = `expert serve` `/v1/chat/completions` (model alone), theirs = llama-cpp-python's "
+        "`llama_cpp.server`; tokens/s = completion tokens / whole non-streamed request. Our first "
+        "content chunk is a complete checked sentence; theirs is one token, so their first sentence "
+        "is timed where our sentence splitter finds one in their stream.\n"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
-    gen = generation(args.repeats)
+    load = [round(os.getloadavg()[0], 1)]
+    runs = [generation(args.repeats) for _ in range(args.runs)]
     srch = search_overhead()
-    g1, g2 = gen["expert serve"], gen["llama_cpp.server"]
-    md = (
-        f"# HTTP overhead ({machine()['cpus']} cores, 1 llama.cpp thread each, SmolLM2-135M Q4_1, {MAX_TOKENS} tokens max, median of {args.repeats})\n\n"
-        "| server | tokens/s (non-streaming, whole request) | time to first content chunk (s) |\n|---|---:|---:|\n"
-        f"| expert serve `/v1/chat/completions` (model alone) | {g1['tokens_per_s']} | {g1['ttft_s']} |\n"
-        f"| llama-cpp-python `llama_cpp.server` | {g2['tokens_per_s']} | {g2['ttft_s']} |\n\n"
-        f"ratio (ours / theirs, tokens/s): {gen['ratio_tokens_per_s']}x. Our first chunk is a complete sentence (checked streaming), theirs a token.\n\n"
-        f"Search, {srch['queries']} sample questions, k=5: in-process `search` p50 {srch['in_process_p50_ms']} ms, "
-        f"`POST /v1/kbs/kestrel/search` p50 {srch['http_p50_ms']} ms (HTTP + JSON: {srch['overhead_p50_ms']} ms)."
+    load.append(round(os.getloadavg()[0], 1))
+    md = table(runs, args.repeats) + (
+        f"\nSearch, {srch['queries']} sample questions, k=5: in-process `search` p50 {srch['in_process_p50_ms']} ms, "
+        f"`POST /v1/kbs/kestrel/search` p50 {srch['http_p50_ms']} ms (HTTP + JSON: {srch['overhead_p50_ms']} ms), "
+        "each question asked both ways in turn.\n\n"
+        f"The machine was shared with other jobs: 1-minute load average {load[0]} at the start and "
+        f"{load[1]} at the end on {machine()['cpus']} cores, so absolute numbers are low and noisy; "
+        "each comparison interleaves the two sides so that both see the same load."
     )
     write_results(
         "serve_overhead",
-        {"machine": machine(), "max_tokens": MAX_TOKENS, "generation": gen, "search": srch},
+        {
+            "machine": machine(),
+            "load_average": load,
+            "max_tokens": MAX_TOKENS,
+            "repeats": args.repeats,
+            "runs": runs,
+            "search": srch,
+        },
         md,
     )
 

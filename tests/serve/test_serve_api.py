@@ -105,8 +105,18 @@ def test_models_and_embeddings_per_key(main_server: dict[str, Any]) -> None:
     assert "kestrel" in ids and "other" not in ids and "smollm2" in ids
     assert {m.id for m in client(main_server, "other").models.list().data} >= {"other", "smollm2"}
     assert "kestrel" not in {m.id for m in client(main_server, "other").models.list().data}
-    e = client(main_server).embeddings.create(model="kestrel", input=["pump warranty", "safety shoes"])
-    assert [len(d.embedding) for d in e.data] == [384, 384]
+    texts = ["pump warranty", "safety shoes", "KF-340's re-greasing (every 2,000 h)"]
+    e = client(main_server).embeddings.create(model="kestrel", input=texts)
+    assert [len(d.embedding) for d in e.data] == [384, 384, 384]
+    from tokenizers import Tokenizer
+
+    from industry_expert.models.sentence_transformers import bundled_model_dir
+
+    tok = Tokenizer.from_file(str(bundled_model_dir() / "tokenizer.json"))  # the KB's embedder's
+    tok.no_padding()
+    tokens = sum(len(tok.encode(t, add_special_tokens=False).ids) for t in texts)
+    assert tokens > sum(len(t.split()) for t in texts)  # word pieces, not words
+    assert e.usage.prompt_tokens == e.usage.total_tokens == tokens
     from industry_expert.kb import KnowledgeBase
 
     with KnowledgeBase.open(main_server["kbs"]["kestrel"]) as kb:

@@ -38,7 +38,7 @@ def q(tmp_path_factory: pytest.TempPathFactory, serve_kbs: dict[str, Path]) -> I
         "grace_s": 20,
     }
     server = Server(write_config(root / "serve.json", serve), port, root / "server.log").start()
-    yield {"server": server, "keys": keys}
+    yield {"server": server, "keys": keys, "root": root}
     server.stop()
 
 
@@ -88,6 +88,30 @@ def test_queue_full_gives_503_and_a_disconnect_frees_the_model(q: dict[str, Any]
     t0 = time.monotonic()
     assert chat(q, "writer").status_code == 200
     assert time.monotonic() - t0 < 60
+
+
+def test_a_client_leaving_a_non_streamed_request_stops_its_generation(q: dict[str, Any]) -> None:
+    """No stream to break: the server notices the closed connection and stops the model anyway."""
+    cancelled = 'ie_generations_cancelled_total{model="smollm2"}'
+    before = metric(q, cancelled)
+    body = {"model": "smollm2", "messages": [LONG], "max_tokens": 1000}
+    with pytest.raises(httpx.ReadTimeout):  # 1000 tokens take ~15 s: the client gives up after 2
+        httpx.post(
+            q["server"].url + "/v1/chat/completions",
+            json=body,
+            headers=auth(q["keys"]["writer"]),
+            timeout=httpx.Timeout(60, read=2),
+        )
+    deadline = time.monotonic() + 8  # well before the 1000 tokens could have been generated
+    while time.monotonic() < deadline and (
+        metric(q, cancelled) <= before or metric(q, 'ie_queue_depth{model="smollm2"}') > 0
+    ):
+        time.sleep(0.25)
+    assert metric(q, cancelled) == before + 1
+    assert metric(q, 'ie_queue_depth{model="smollm2"}') == 0
+    assert chat(q, "writer").status_code == 200
+    log = [json.loads(x) for x in (q["root"] / "state" / "requests.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in log if r["route"] == "/v1/chat/completions"][-2:] == [499, 200]
 
 
 def test_rate_limit_gives_429_with_retry_after(q: dict[str, Any]) -> None:

@@ -180,25 +180,27 @@ def test_two_server_processes_share_keys_and_jobs(
 
 
 @pytest.mark.serve
+@pytest.mark.postgres
 @pytest.mark.slow
-def test_workers_share_the_sqlite_state(tmp_path: Path, serve_kbs: dict[str, Path]) -> None:
-    """`serve.workers: 2`: two processes answer on one port; a key created while they run works on
-    both; an uploaded job runs once."""
-    import shutil
-
+def test_workers_share_the_sqlite_state(pg_dsn: str, tmp_path: Path, serve_kbs: dict[str, Path]) -> None:
+    """`serve.workers: 2` (a KB in PostgreSQL: over the embedded store several workers are refused)
+    with the keys, jobs and rate limits in the state folder's SQLite file: two processes answer on
+    one port; a key created while they run works on both; an uploaded job runs once."""
     import httpx
     from tests.serve.conftest import Server, auth, free_port, wait_for_workers, worker_pids, write_config
 
+    from industry_expert.kb_copy import copy_kb
     from industry_expert.serve.backend import open_state
 
     kb = tmp_path / "kb"
-    shutil.copytree(serve_kbs["kestrel"], kb)
+    copy_kb(serve_kbs["kestrel"], kb, pg_dsn)
     port = free_port()
     serve = {
         "port": port,
         "state_dir": str(tmp_path / "state"),
         "workers": 2,
         "kbs": {"kestrel": {"path": str(kb)}},
+        "metrics_public": True,
     }
     server = Server(write_config(tmp_path / "serve.json", serve), port, tmp_path / "server.log").start()
     try:
@@ -207,8 +209,12 @@ def test_workers_share_the_sqlite_state(tmp_path: Path, serve_kbs: dict[str, Pat
         state = open_state(tmp_path / "state")
         token = create_key(state, "late", {"kestrel": "write"})[0]
         state.close()
+        before = healthz_count(server)
         answered = {httpx.get(server.url + "/healthz").json()["pid"] for _ in range(20)}
-        assert answered <= workers
+        assert answered == workers
+        time.sleep(0.3)  # the last request is counted just after its response is sent
+        # whichever worker answers the scrape counts every worker's requests
+        assert [healthz_count(server) - before for _ in range(4)] == [20] * 4
         for _ in range(6):  # whichever worker answers knows the new key
             assert httpx.get(server.url + "/v1/me", headers=auth(token)).json()["name"] == "late"
         files = [("files", ("w.md", b"# Worker note\n\nWritten once by one of two workers.\n"))]
@@ -222,3 +228,14 @@ def test_workers_share_the_sqlite_state(tmp_path: Path, serve_kbs: dict[str, Pat
     finally:
         assert server.stop() in (0, -15)
     assert not worker_pids(server)
+
+
+def healthz_count(server: Any) -> float:
+    """``ie_requests_total`` of ``GET /healthz`` as ``/metrics`` reports it."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(server.url + "/metrics").text
+    want = {"route": "/healthz", "method": "GET", "status": "200"}
+    samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    return sum(s.value for s in samples if s.name == "ie_requests_total" and s.labels == want)

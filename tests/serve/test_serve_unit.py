@@ -55,3 +55,22 @@ def test_keys_cli_and_serve_refuses_open_public_bind(tmp_path: Path, serve_kbs: 
     assert refused.exit_code != 0 and "refusing to bind 0.0.0.0 with no API keys" in refused.output
     missing = r.invoke(main, ["serve", "--kb", f"k={tmp_path}", "--state-dir", empty])
     assert missing.exit_code != 0 and "is not a knowledge base" in missing.output
+
+
+def test_several_workers_are_refused_over_an_embedded_store(
+    tmp_path: Path, serve_kbs: dict[str, Path]
+) -> None:
+    """Each worker would search its own in-memory faiss index: `--workers 2` over a sqlite-faiss KB
+    stops before binding, with one line naming the KB and the way out."""
+    from industry_expert.cli.main import main
+
+    kb = serve_kbs["kestrel"]
+    args = ["serve", "--kb", f"kestrel={kb}", "--state-dir", str(tmp_path / "s"), "--port", "0"]
+    refused = CliRunner().invoke(main, [*args, "--workers", "2"])
+    assert refused.exit_code != 0
+    assert refused.output.strip() == (
+        "error: serve.workers 2: knowledge base 'kestrel' uses the embedded store (sqlite-faiss), "
+        "which one process at a time can serve; use --workers 1, or copy it to PostgreSQL "
+        "('expert kb copy SRC DST --store postgresql://...') and serve the copy"
+    )
+    assert not (tmp_path / "s").exists()  # refused before anything was opened

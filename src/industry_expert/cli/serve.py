@@ -21,7 +21,11 @@ import click
 @click.option(
     "--state-dir", type=click.Path(file_okay=False), help="Keys, jobs and logs (default .expert-serve)."
 )
-@click.option("--workers", type=click.IntRange(1, 64), help="Server processes sharing the port (default 1).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Server processes sharing the port (default 1; more need every KB in PostgreSQL).",
+)
 @click.option(
     "--insecure-no-auth", is_flag=True, default=None, help="Allow a non-loopback bind with no keys."
 )

@@ -13,6 +13,8 @@ from industry_expert.models.templates import FALLBACK_BY_ARCHITECTURE, render
 from industry_expert.models.threads import num_threads
 
 GGUF_MAGIC = b"GGUF"
+_MARK = "\x00message text\x00"
+"""Stands for a message's text to find where its header ends."""
 DEFAULT_CONTEXT = 4096
 
 
@@ -69,6 +71,8 @@ class LlamaCppGenerator:
         self.context_window = min(self.llm.n_ctx(), len(self.llm.input_ids))  # llama.cpp may round n_ctx up
         self.id = f"gguf:{path.name}" + (f"+lora:{Path(lora_path).name}" if lora_path else "")
         self.path = path
+        self.reused = 0
+        """Prompt tokens the last ``stream`` took from the KV cache instead of evaluating them."""
 
     def _piece(self, token: int) -> str:
         if token < 0:
@@ -93,10 +97,55 @@ class LlamaCppGenerator:
     ) -> Iterator[str]:
         prompt = self.tokens(self.render(messages))
         check_context(len(prompt), max_tokens, self.context_window)
-        self.llm.reset()
-        for chunk in self.llm.create_completion(
+        self.evaluate(prompt, self.reuse_points(messages, prompt))
+        for chunk in self.llm.create_completion(  # the prompt is evaluated: sampling starts at once
             prompt, max_tokens=max_tokens, temperature=temperature, stop=stop or [], stream=True
         ):
             text = chunk["choices"][0]["text"]  # type: ignore[index]
             if text:
                 yield text
+
+    def reuse_points(self, messages: Messages, prompt: list[int]) -> list[int]:
+        """Token offsets in ``prompt`` where a message ends or its text begins (after the role
+        header): the points up to which a later prompt may reuse this one's KV cache. A point
+        that does not fall on a token boundary of the whole prompt is left out."""
+        heads = []
+        for i, message in enumerate(messages):
+            opened = [*messages[:i], {**message, "content": _MARK}]
+            heads.append((opened, True))
+            if i + 1 < len(messages):
+                heads.append((messages[: i + 1], False))
+        ends = set()
+        for head, marked in heads:
+            try:
+                text = render(self.template, head, self.bos, self.eos, add_generation_prompt=False)
+            except ModelError:  # a template may refuse a partial conversation
+                continue
+            cut = self.tokens(text.partition(_MARK)[0] if marked else text)
+            if 0 < len(cut) < len(prompt) and prompt[: len(cut)] == cut:
+                ends.add(len(cut))
+        return sorted(ends)
+
+    def evaluate(self, prompt: list[int], ends: list[int]) -> int:
+        """Bring the KV cache to ``prompt`` and return how many tokens were reused.
+
+        Like llama-cpp-python's server, the longest prefix already in the cache is kept (the
+        system message is the same in every request), but only up to one of ``ends``, and the rest
+        is always evaluated in the same pieces (from one of ``ends`` to the next): a prompt is
+        therefore computed identically whatever came before it, so greedy answers do not depend
+        on earlier requests, which share nothing but the keys and values of an identical prefix.
+        """
+        llm = self.llm
+        cached = llm.input_ids[: llm.n_tokens].tolist()
+        keep = 0
+        if not (llm._is_recurrent or llm._is_hybrid):  # noqa: SLF001 - no partial cache removal there
+            keep = max((e for e in ends if cached[:e] == prompt[:e]), default=0)
+        if keep == 0:
+            llm.reset()
+        llm.n_tokens = keep  # eval() drops the cache past this point first
+        start = keep
+        for end in [e for e in ends if e > keep] + [len(prompt)]:
+            llm.eval(prompt[start:end])
+            start = end
+        self.reused = keep
+        return keep

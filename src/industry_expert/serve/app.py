@@ -36,6 +36,9 @@ def create_app(settings: Settings, state: State | None = None) -> FastAPI:
     s = settings.serve
     rt = Runtime(settings, state or open_state(s.state_dir, s.state_url))
     rt.metrics, rt.jobs, rt.error = Metrics(), Jobs(rt), None
+    for worker in rt.workers.values():
+        worker.on_depth = rt.metrics.queue.labels(model=worker.name).set
+        worker.on_depth(0)
     rt.request_log = RequestLog(s.request_log or s.state_dir / "requests.jsonl")
 
     @asynccontextmanager
@@ -51,6 +54,7 @@ def create_app(settings: Settings, state: State | None = None) -> FastAPI:
             await asyncio.get_running_loop().run_in_executor(None, rt.jobs.shutdown)
             rt.close()
             rt.request_log.close()
+            rt.metrics.close()
 
     app = FastAPI(
         title="industry-expert",

@@ -160,8 +160,9 @@ class Generation:
 
     def stop(self) -> None:
         self.cancel.set()
-        if self.future is not None:
-            self.future.cancel()  # still waiting in the queue: never starts
+        if self.future is not None and self.future.cancel():  # still waiting in the queue: never starts
+            self.rt.metrics.cancelled.labels(model=self.expert.worker.name).inc()
+            self._put(Cancelled())
 
 
 def completion(gen: Generation, answer: Any, cid: str, created: int) -> dict[str, Any]:

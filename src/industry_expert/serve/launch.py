@@ -41,7 +41,33 @@ def serve_settings(
     for name, kb in settings.serve.kbs.items():
         if not (Path(kb.path) / "manifest.json").is_file():
             raise ConfigError(f"serve.kbs.{name}: {kb.path} is not a knowledge base (run 'expert ingest')")
+    check_workers(settings)
     return settings
+
+
+EMBEDDED_STORES = frozenset({"sqlite-faiss"})
+"""Stores that live in one process's memory: their index is loaded per process."""
+
+
+def check_workers(settings: Settings) -> None:
+    """Several workers only over stores that processes share: with an embedded store each worker
+    would search its own in-memory index and miss what another worker's upload added."""
+    from industry_expert.io import read_json_object
+    from industry_expert.store.registry import DEFAULT_BACKEND, from_manifest
+
+    s = settings.serve
+    if s.workers < 2:
+        return
+    for name, kb in s.kbs.items():
+        manifest = Path(kb.path) / "manifest.json"
+        entry = read_json_object(manifest, ConfigError).get("store", DEFAULT_BACKEND)
+        backend = from_manifest(entry, str(manifest))[0]
+        if backend in EMBEDDED_STORES:
+            raise ConfigError(
+                f"serve.workers {s.workers}: knowledge base '{name}' uses the embedded store "
+                f"({backend}), which one process at a time can serve; use --workers 1, or copy it "
+                "to PostgreSQL ('expert kb copy SRC DST --store postgresql://...') and serve the copy"
+            )
 
 
 def is_loopback(host: str) -> bool:
@@ -60,6 +86,17 @@ def check_bind(settings: Settings, has_keys: bool) -> None:
             f"refusing to bind {s.host} with no API keys: create one with 'expert keys create NAME --kb KB:read' "
             "or pass --insecure-no-auth"
         )
+
+
+def metrics_dir(state_dir: Path) -> Path:
+    """``STATE_DIR/metrics`` for prometheus-client's multiprocess mode (the workers' metric values,
+    merged by ``/metrics``), emptied: values of an earlier run must not count in this one."""
+    import shutil
+
+    path = state_dir / "metrics"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path.resolve()
 
 
 SETTINGS_ENV = "IE_SERVE_SETTINGS"
@@ -102,4 +139,5 @@ def run(settings: Settings) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)  # with a PostgreSQL state nothing else creates it
     path.write_text(settings.model_dump_json(indent=2), encoding="utf-8")
     os.environ[SETTINGS_ENV] = str(path.resolve())
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(s.state_dir))  # read by observe.Metrics
     uvicorn.run("industry_expert.serve.launch:app_from_env", factory=True, workers=s.workers, **common)

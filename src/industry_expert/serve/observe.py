@@ -1,9 +1,15 @@
 """Every request as one JSON line (time, key name, route, KB, status, latency, tokens; never the
-key) and Prometheus metrics (requests and latency by route and status, tokens, queue depth, jobs)."""
+key) and Prometheus metrics (requests and latency by route and status, tokens, queue depth, jobs).
+
+With several workers (``serve.workers``) the server sets ``PROMETHEUS_MULTIPROC_DIR`` before they
+start: each worker writes its values to files there and ``/metrics``, whichever worker answers,
+reports the whole server (counters and histograms summed over the workers, dead ones included;
+queue depth summed over the live ones; jobs as last counted from the shared state)."""
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -11,9 +17,13 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
 
 class Metrics:
     def __init__(self) -> None:
+        self.shared = bool(os.environ.get(MULTIPROC_ENV))
+        """Values live in files shared by the workers (prometheus-client's multiprocess mode)."""
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("ie_requests", "HTTP requests", ["route", "method", "status"], registry=r)
@@ -32,19 +42,36 @@ class Metrics:
             registry=r,
         )
         self.queue = Gauge(
-            "ie_queue_depth", "Chat requests generating or waiting, per model", ["model"], registry=r
+            "ie_queue_depth",
+            "Chat requests generating or waiting, per model",
+            ["model"],
+            registry=r,
+            multiprocess_mode="livesum",
         )
-        self.jobs = Gauge("ie_jobs", "Ingest jobs by state", ["state"], registry=r)
+        self.jobs = Gauge(
+            "ie_jobs", "Ingest jobs by state", ["state"], registry=r, multiprocess_mode="mostrecent"
+        )
 
     def render(self, runtime: Any) -> bytes:
         from industry_expert.serve.state import JOB_STATES
 
-        for name, worker in runtime.workers.items():
-            self.queue.labels(model=name).set(worker.pending)
-        counts = runtime.state.job_counts()
+        counts = runtime.state.job_counts()  # the state is shared: any worker counts them all
         for state in JOB_STATES:
             self.jobs.labels(state=state).set(counts.get(state, 0))
-        return generate_latest(self.registry)  # type: ignore[no-any-return]
+        if not self.shared:
+            return generate_latest(self.registry)  # type: ignore[no-any-return]
+        from prometheus_client import multiprocess
+
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)
+        return generate_latest(merged)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """A worker that stops leaves its counters in the sum but not its queue depth."""
+        if self.shared:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid())
 
 
 class RequestLog:

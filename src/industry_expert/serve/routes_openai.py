@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from industry_expert.serve.auth import Key
-from industry_expert.serve.chat import ChatRequest, Generation, completion, new_ids, sse
-from industry_expert.serve.errors import api_error
+from industry_expert.serve.chat import Cancelled, ChatRequest, Generation, completion, new_ids, sse
+from industry_expert.serve.errors import api_error, error_body
 
 router = APIRouter()
 
@@ -60,15 +60,32 @@ async def chat_completions(body: ChatRequest, request: Request, principal: Key) 
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     try:
+        answer = await final_answer(gen, request)
+    except Cancelled:  # nobody reads this: the request log records 499 (client closed request)
+        return JSONResponse(error_body(499, "client_closed", "the client went away"), 499)
+    done(answer)
+    return JSONResponse(completion(gen, answer, cid, created))
+
+
+async def final_answer(gen: Generation, request: Request) -> Any:
+    """The checked answer of a non-streamed request. A client that goes away meanwhile stops the
+    generation at its next token (or before it starts, when it is still queued), as a stream does."""
+
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gen.stop()
+
+    watcher = asyncio.create_task(watch())
+    try:
         answer = None
         async for event in gen.events():
             answer = getattr(event, "answer", answer)
-    except asyncio.CancelledError:
+        assert answer is not None
+        return answer
+    finally:
+        watcher.cancel()
         gen.stop()
-        raise
-    assert answer is not None
-    done(answer)
-    return JSONResponse(completion(gen, answer, cid, created))
 
 
 class EmbeddingRequest(BaseModel):
@@ -91,12 +108,11 @@ async def embeddings(body: EmbeddingRequest, request: Request, principal: Key) -
     if not texts or any(not isinstance(t, str) or not t for t in texts):
         raise api_error(400, "invalid_request", "input: one or more non-empty strings")
 
-    def embed() -> Any:
+    def embed() -> tuple[Any, int]:
         with kb.borrow() as handle:
-            return handle.embed(texts)
+            return handle.embed(texts), input_tokens(handle.embedder, texts)
 
-    vectors = await asyncio.get_running_loop().run_in_executor(rt.pool, embed)
-    words = sum(len(t.split()) for t in texts)
+    vectors, tokens = await asyncio.get_running_loop().run_in_executor(rt.pool, embed)
     return {
         "object": "list",
         "model": body.model,
@@ -104,8 +120,17 @@ async def embeddings(body: EmbeddingRequest, request: Request, principal: Key) -
             {"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
             for i, v in enumerate(vectors)
         ],
-        "usage": {"prompt_tokens": words, "total_tokens": words},
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+def input_tokens(embedder: Any, texts: list[str]) -> int:
+    """Input tokens by the embedder's own tokenizer (special tokens excluded, as OpenAI counts);
+    a remote embedder, whose tokenizer is not known here, is estimated at 3.5 characters a token."""
+    count = getattr(embedder, "count_tokens", None)
+    if count is None:
+        return sum(int(len(t) / 3.5) + 1 for t in texts)
+    return sum(int(count(t)) for t in texts)
 
 
 def _encode(vector: Any, fmt: str) -> Any:

@@ -76,6 +76,8 @@ class ModelWorker:
         self.name, self.spec, self.adapter, self.remote = name, spec, adapter, remote
         self.capacity = 1 + queue_size
         self.pending = 0
+        self.on_depth: Callable[[int], Any] | None = None
+        """Told ``pending`` whenever it changes (the queue-depth gauge)."""
         self._gen: Any = None
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"gen-{name}")
@@ -97,6 +99,7 @@ class ModelWorker:
             if self.pending >= self.capacity:
                 raise QueueFull(self.name)
             self.pending += 1
+            self._tell()
         future = self._pool.submit(lambda: fn(self.generator))
         future.add_done_callback(self._done)
         return future
@@ -104,6 +107,11 @@ class ModelWorker:
     def _done(self, _: Future[Any]) -> None:
         with self._lock:
             self.pending -= 1
+            self._tell()
+
+    def _tell(self) -> None:
+        if self.on_depth is not None:
+            self.on_depth(self.pending)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
