@@ -17,6 +17,9 @@ a value containing ``*`` or ``?`` is a glob."""
 
 DOC_COLUMNS = ("source", "type", "doc_id", "title", "abs_path")
 
+Upsert = tuple[DocumentRecord, list[Chunk], np.ndarray, np.ndarray]
+"""One document for ``upsert_many``: (record, chunks, chunk vectors, summary vector)."""
+
 
 class Store(Protocol):
     """Constructed as ``Backend(directory, dim, **options)`` and chosen by name through
@@ -30,6 +33,11 @@ class Store(Protocol):
         self, doc: DocumentRecord, chunks: list[Chunk], vectors: np.ndarray, summary_vector: np.ndarray
     ) -> None:
         """Atomically replace a document and all its chunks (a crash leaves old or new, never a mix)."""
+        ...
+
+    def upsert_many(self, items: list[Upsert]) -> None:
+        """``upsert`` of several documents in one transaction (bulk loads, copies): a crash leaves
+        each document old or new, never a mix; when a doc_id repeats, the last one wins."""
         ...
 
     def delete(self, doc_ids: list[str]) -> int:
@@ -46,6 +54,11 @@ class Store(Protocol):
 
     def lexical(self, query: str, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         """Top-k chunk ids by BM25 over chunk text and section path, best first."""
+        ...
+
+    def term_frequencies(self, query: str) -> tuple[dict[str, int], int]:
+        """Each query word (``text_query.terms``: lower-cased, stop words dropped) with the number of
+        chunks that contain its indexed form (0 when none does), and the number of chunks."""
         ...
 
     def summary_dense(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:

@@ -1,7 +1,8 @@
 """PostgreSQL + pgvector store: a server a company already operates (replicas, backups, Citus).
 
 One schema per KB, so several KBs share a database. Dense search: pgvector, exact below
-``EXACT_BELOW`` chunks and HNSW above it (``hnsw_m``, ``hnsw_ef_construction``, ``hnsw_ef_search``).
+``EXACT_BELOW`` chunks and HNSW above it (``hnsw_m``, ``hnsw_ef_construction``, ``hnsw_ef_search``;
+``ef_search`` 400: recall@10 0.991 at 100k vectors where 100 gave 0.908, ``bench/results/scale_ann_recall.md``).
 Lexical search: BM25 computed in SQL from ``tsvector`` term frequencies and per-KB term statistics
 (``lexical="bm25"``, the default, chosen on measurements: see ``bench/results/pg_lexical.md``), or
 PostgreSQL's ``ts_rank`` (``lexical="fts"``); both use a GIN index to find candidates. Every write is
@@ -24,7 +25,7 @@ import numpy as np
 
 from industry_expert.errors import KBError
 from industry_expert.store import postgres_sql as q
-from industry_expert.store.base import DOC_COLUMNS, Filters
+from industry_expert.store.base import DOC_COLUMNS, Filters, Upsert
 from industry_expert.store.text_query import terms
 from industry_expert.types import Chunk, DocumentRecord, Hit
 
@@ -34,6 +35,10 @@ EXACT_FILTERED_MAX = 20_000
 """Filtered dense search is exact when the filter leaves at most this many chunks."""
 PRUNE_DF = 2000
 """Query terms in more than this many chunks (and 2% of them) are left out, as in the embedded store."""
+BUILD_MEMORY_MAX_MB = 4096
+"""The most ``maintenance_work_mem`` one HNSW build asks for (a million 384-d chunks need ~3 GB)."""
+EF_SEARCH_MAX = 1000
+"""pgvector's largest ``hnsw.ef_search``."""
 LEXICAL = ("bm25", "fts")
 _INDEX = "chunks_vec_hnsw"
 
@@ -58,11 +63,16 @@ class PostgresStore:
         schema: str | None = None,
         hnsw_m: int = 16,
         hnsw_ef_construction: int = 64,
-        hnsw_ef_search: int = 100,
+        hnsw_ef_search: int = 400,
         lexical: str = "bm25",
     ) -> None:
         if not dsn:
             raise KBError("the postgresql store needs a connection URL (--store postgresql://USER@HOST/DB)")
+        if not 1 <= hnsw_ef_search <= EF_SEARCH_MAX:
+            raise KBError(
+                f"postgresql store: hnsw_ef_search must be 1..{EF_SEARCH_MAX} (pgvector's limit), "
+                f"got {hnsw_ef_search}"
+            )
         if lexical not in LEXICAL:
             raise KBError(f"postgresql store: lexical must be one of {', '.join(LEXICAL)}, got '{lexical}'")
         self.dim, self.dsn, self.lexical_kind = dim, dsn, lexical
@@ -144,70 +154,77 @@ class PostgresStore:
     def upsert(
         self, doc: DocumentRecord, chunks: list[Chunk], vectors: np.ndarray, summary_vector: np.ndarray
     ) -> None:
-        if len(chunks) != len(vectors):
-            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
-        texts = [(q.tokens(c.text), q.tokens(c.section)) for c in chunks]
-        head = (q.tokens(doc.title), q.tokens(doc.summary))
-        stems = self._stem_map({t for pair in [*texts, head] for part in pair for t in part})
-        doc_tsv, doc_len, doc_tf = q.tsvector_literal([(head[0], "A"), (head[1], "A")], stems)
-        rows = []
-        for c, v, (text, section) in zip(chunks, vectors, texts):
-            tsv, length, tf = q.tsvector_literal([(text, "A"), (section, "B")], stems)
-            rows.append(
-                (
-                    doc.doc_id,
-                    c.ordinal,
-                    c.text,
-                    c.section,
-                    c.page,
-                    _json(c.metadata),
-                    _vec(v),
-                    tsv,
-                    _json(tf),
-                    length,
-                )
-            )
-        with self._tx() as con:
-            self._delete_one(con, doc.doc_id)
-            con.execute(
-                "INSERT INTO documents VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::tsvector,%s,%s)",
-                (doc.doc_id, doc.source, doc.abs_path, doc.type, doc.title, doc.content_hash, doc.file_hash,
-                 doc.summary, _vec(summary_vector), len(chunks), _json(doc.metadata),
-                 doc.ingested_at or time.time(), doc_tsv, _json(doc_tf), doc_len),
-            )  # fmt: skip
-            with con.cursor().copy(
-                "COPY chunks (doc_id, ordinal, text, section, page, metadata, vec, tsv, tf, dl) FROM STDIN"
-            ) as copy:
-                for row in rows:
-                    copy.write_row(row)
-            self._count_terms(con, doc.doc_id, +1)
+        self.upsert_many([(doc, chunks, vectors, summary_vector)])
 
-    def _count_terms(self, con: Any, doc_id: str, sign: int) -> None:
-        """Add (+1) or remove (-1) one document's chunks and summary from the BM25 statistics."""
+    def upsert_many(self, items: list[Upsert]) -> None:
+        """Replace several documents in one transaction (COPY for both tables, the BM25 statistics
+        updated once for the batch): each document whole or not at all, as with ``upsert``."""
+        for doc, chunks, vectors, _ in items:
+            if len(chunks) != len(vectors):
+                raise ValueError(f"{doc.source}: {len(chunks)} chunks but {len(vectors)} vectors")
+        items = list({item[0].doc_id: item for item in items}.values())  # the last of a doc_id wins
+        doc_rows, chunk_rows = self._rows(items)
+        ids = [item[0].doc_id for item in items]
+        with self._tx() as con:
+            self._delete_many(con, ids)
+            for table, columns, rows in (
+                ("documents", q.DOC_COPY, doc_rows),
+                ("chunks", q.CHUNK_COPY, chunk_rows),
+            ):
+                with con.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            self._count_terms(con, ids, +1)
+
+    def _rows(self, items: list[Upsert]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """COPY rows of the documents and their chunks (term vectors built here, stems looked up
+        once for the batch)."""
+        texts = [[(q.tokens(c.text), q.tokens(c.section)) for c in chunks] for _, chunks, _, _ in items]
+        heads = [(q.tokens(d.title), q.tokens(d.summary)) for d, _, _, _ in items]
+        words = {t for pairs in [*texts, heads] for pair in pairs for part in pair for t in part}
+        stems = self._stem_map(words)
+        doc_rows, chunk_rows = [], []
+        for (doc, chunks, vectors, svec), pairs, head in zip(items, texts, heads):
+            tsv, length, tf = q.tsvector_literal([(head[0], "A"), (head[1], "A")], stems)
+            doc_rows.append(
+                (doc.doc_id, doc.source, doc.abs_path, doc.type, doc.title, doc.content_hash, doc.file_hash,
+                 doc.summary, q.vector_text(svec), len(chunks), _json(doc.metadata),
+                 doc.ingested_at or time.time(), tsv, _json(tf), length)
+            )  # fmt: skip
+            for c, v, (text, section) in zip(chunks, vectors, pairs):
+                tsv, length, tf = q.tsvector_literal([(text, "A"), (section, "B")], stems)
+                chunk_rows.append(
+                    (doc.doc_id, c.ordinal, c.text, c.section, c.page, _json(c.metadata), q.vector_text(v),
+                     tsv, _json(tf), length)
+                )  # fmt: skip
+        return doc_rows, chunk_rows
+
+    def _count_terms(self, con: Any, doc_ids: list[str], sign: int) -> None:
+        """Add (+1) or remove (-1) documents' chunks and summaries from the BM25 statistics."""
         for scope, table in (("c", "chunks"), ("d", "documents")):
             con.execute(
                 f"INSERT INTO term_stats(scope, term, df) SELECT %s, v.lexeme, %s * COUNT(*) "
-                f"FROM {table} x, jsonb_object_keys(x.tf) v(lexeme) WHERE x.doc_id = %s GROUP BY v.lexeme "
+                f"FROM {table} x, jsonb_object_keys(x.tf) v(lexeme) WHERE x.doc_id = ANY(%s) "
+                "GROUP BY v.lexeme ORDER BY v.lexeme "
                 "ON CONFLICT (scope, term) DO UPDATE SET df = term_stats.df + EXCLUDED.df",
-                (scope, sign, doc_id),
+                (scope, sign, doc_ids),
             )
             con.execute(
                 f"UPDATE corpus_stats s SET n = s.n + %s * x.n, total_len = s.total_len + %s * x.len "
-                f"FROM (SELECT COUNT(*) AS n, COALESCE(SUM(dl), 0) AS len FROM {table} WHERE doc_id = %s) x "
-                "WHERE s.scope = %s",
-                (sign, sign, doc_id, scope),
+                f"FROM (SELECT COUNT(*) AS n, COALESCE(SUM(dl), 0) AS len FROM {table} "
+                "WHERE doc_id = ANY(%s)) x WHERE s.scope = %s",
+                (sign, sign, doc_ids, scope),
             )
 
-    def _delete_one(self, con: Any, doc_id: str) -> int:
-        self._count_terms(con, doc_id, -1)
-        removed = con.execute("DELETE FROM chunks WHERE doc_id = %s", (doc_id,)).rowcount
-        con.execute("DELETE FROM documents WHERE doc_id = %s", (doc_id,))
+    def _delete_many(self, con: Any, doc_ids: list[str]) -> int:
+        self._count_terms(con, doc_ids, -1)
+        removed = con.execute("DELETE FROM chunks WHERE doc_id = ANY(%s)", (doc_ids,)).rowcount
+        con.execute("DELETE FROM documents WHERE doc_id = ANY(%s)", (doc_ids,))
         return int(removed)
 
     def delete(self, doc_ids: list[str]) -> int:
         with self._tx() as con:
-            removed = sum(self._delete_one(con, d) for d in doc_ids)
-        return removed
+            return self._delete_many(con, list(dict.fromkeys(doc_ids)))
 
     def log_run(self, started: float, report: dict[str, Any], finished: float | None = None) -> None:
         self.con.execute(
@@ -274,7 +291,8 @@ class PostgresStore:
         """HNSW candidates (10x k) filtered afterwards, as the embedded store does above its limit."""
         fetch = k * 10
         with self.con.transaction():
-            self.con.execute(f"SET LOCAL hnsw.ef_search = {max(fetch, int(self.hnsw['ef_search']))}")
+            width = min(max(fetch, int(self.hnsw["ef_search"])), EF_SEARCH_MAX)
+            self.con.execute(f"SET LOCAL hnsw.ef_search = {width}")
             sql = (
                 "SELECT c.chunk_id, -a.dist FROM (SELECT chunk_id, vec <#> %s AS dist FROM chunks "
                 "ORDER BY vec <#> %s LIMIT %s) a JOIN chunks c USING(chunk_id) JOIN documents d "
@@ -297,6 +315,17 @@ class PostgresStore:
             found = rare if len(rare) >= 2 else sorted(found, key=lambda x: x[1])[:2]
         idf = [max(float(np.log((n - df + 0.5) / (df + 0.5))), 1e-6) for _, df in found]
         return [s for s, _ in found], idf, (total / n if n else 1.0)
+
+    def term_frequencies(self, query: str) -> tuple[dict[str, int], int]:
+        words = terms(query)
+        if not words:
+            return {}, self._chunk_total()
+        rows = self.con.execute(q.WORD_DF_SQL, {"terms": words}).fetchall()
+        return {str(word): int(df) for word, df in rows}, self._chunk_total()
+
+    def _chunk_total(self) -> int:
+        row = self.con.execute("SELECT n FROM corpus_stats WHERE scope = 'c'").fetchone()
+        return int(row[0]) if row else 0
 
     def _rank(self, query: str, k: int, scope: str, filters: Filters | None) -> list[tuple[Any, float]]:
         stems, idf, avgdl = self._query_terms(query, scope, prune=scope == "c")
@@ -366,7 +395,7 @@ class PostgresStore:
         n = self.con.execute("SELECT n FROM corpus_stats WHERE scope = 'c'").fetchone()[0]
         if n >= EXACT_BELOW and not self._index_ready():
             with self._tx() as con:
-                con.execute("SET LOCAL maintenance_work_mem = '1GB'")
+                con.execute(f"SET LOCAL maintenance_work_mem = '{self._build_memory_mb(n)}MB'")
                 con.execute(
                     f"CREATE INDEX IF NOT EXISTS {_INDEX} ON chunks USING hnsw (vec vector_ip_ops) "
                     f"WITH (m = {int(self.hnsw['m'])}, ef_construction = {int(self.hnsw['ef_construction'])})"
@@ -375,6 +404,13 @@ class PostgresStore:
         with self._tx() as con:
             con.execute("DELETE FROM term_stats WHERE df <= 0")
         self.con.execute("ANALYZE chunks")
+
+    def _build_memory_mb(self, n: int) -> int:
+        """Memory for building the HNSW index: enough for the whole graph (the vector plus its
+        neighbour lists, ~2.3 kB per 384-d chunk at m=16), or pgvector builds it on disk, many
+        times slower; at least 1 GB, at most ``BUILD_MEMORY_MAX_MB``."""
+        per_chunk = 4 * self.dim + 32 * int(self.hnsw["m"]) + 256
+        return int(min(max(1024, 1.25 * n * per_chunk / 2**20), BUILD_MEMORY_MAX_MB))
 
     def stats(self) -> dict[str, Any]:
         docs, chunks = self.con.execute(

@@ -92,6 +92,12 @@ class StoreContract:
         assert len(ranked) == 2
         assert store.lexical("the of and", 5) == []
 
+    def test_term_frequencies_count_chunks_per_query_term(self, store: Store) -> None:
+        self._fill(store)
+        df, total = store.term_frequencies("Which Impeller grease for KP-3402-07, zzyzx?")
+        assert total == 5 and df == {"impeller": 2, "grease": 1, "kp-3402-07": 1, "zzyzx": 0}
+        assert store.term_frequencies("the of and") == ({}, 5)
+
     def test_section_path_is_searchable(self, store: Store) -> None:
         self._fill(store)
         ids = [i for i, _ in store.lexical("S1", 10)]
@@ -124,6 +130,25 @@ class StoreContract:
         dense_ids = [i for i, _ in store.dense(unit(2, 2)[0], 10)]
         assert all(store.hits([i])[i].doc_id != "b" for i in dense_ids)
         assert store.stats()["documents"] == 2
+
+    def test_upsert_many_replaces_each_document_whole(self, store: Store) -> None:
+        self._fill(store)
+        store.upsert_many(
+            [
+                doc("a", "docs/a.md", ["first version"], seed=20),
+                doc("d", "docs/d.md", ["bulk loaded gearbox", "second chunk"], seed=21),
+                doc("a", "docs/a.md", ["final version of a"], seed=22),  # the last one wins
+            ]
+        )
+        assert store.get_document("a").n_chunks == 1  # type: ignore[union-attr]
+        assert store.lexical("grease", 5) == [] and store.lexical("first", 5) == []
+        top = store.lexical("gearbox", 1)[0][0]
+        assert store.hits([top])[top].doc_id == "d"
+        assert store.stats()["chunks"] == 1 + 2 + 2 + 1
+        record, chunks, vecs, svec = doc("e", "docs/e.md", ["x", "y"], seed=23)
+        with pytest.raises(ValueError):  # one bad document: nothing of the batch is written
+            store.upsert_many([doc("f", "docs/f.md", ["fine"], seed=24), (record, chunks, vecs[:1], svec)])
+        assert store.get_document("f") is None and store.stats()["documents"] == 4
 
     def test_failed_upsert_leaves_previous_state(self, store: Store) -> None:
         self._fill(store)
