@@ -48,6 +48,8 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/python scripts/demo.py
 
+# facts adapter (before/after on a held-out question), grounded adapter on RAFT data from the sample
+# KB (configs/smollm2-cpu-raft.yaml), the four systems with it as "fine-tuned", the advisor's reading
 demo-finetune: install
 	$(VENV)/bin/python scripts/demo_finetune.py
 

@@ -1,6 +1,7 @@
 """`make demo-finetune`: LoRA-tune the bundled SmolLM2 on the sample company's chat data (CPU,
-about 10 minutes), show a question it could not answer before and can after, then evaluate all four
-systems (base, RAG, fine-tuned, RAG + fine-tuned) and ask the advisor."""
+about 10 minutes), show a question it could not answer before and can after; train the grounded
+adapter on RAFT data from the sample's KB (`expert data from-kb --raft`); then evaluate all four
+systems (base, RAG, fine-tuned, RAG + fine-tuned, with the grounded adapter) and ask the advisor."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPERT = str(Path(sys.executable).with_name("expert"))
 SAMPLE = ROOT / "examples" / "kestrel"
 ADAPTER = "demo_out/kestrel-lora"
+RAFT = "demo_out/kestrel-raft.jsonl"
+GROUNDED = "demo_out/kestrel-grounded"
 KB = "demo_out/kestrel-kb"
 
 
@@ -64,13 +67,29 @@ def main() -> None:
         "configs/smollm2-cpu-lora.yaml",
     )
     before_and_after()
+    # grounded answering: RAFT examples in `expert ask`'s own prompt format, from the KB's training part
+    run(
+        "data",
+        "from-kb",
+        "--kb",
+        KB,
+        "--raft",
+        "--phrasings",
+        "1",
+        "--limit",
+        "24",
+        "--out",
+        RAFT,
+        "--overwrite",
+    )
+    run("finetune", RAFT, "--out", GROUNDED, "--config", "configs/smollm2-cpu-raft.yaml")
     run(
         "eval",
         "examples/kestrel/questions.jsonl",
         "--kb",
         KB,
         "--adapter",
-        ADAPTER,
+        GROUNDED,
         "--out",
         "demo_out/eval-finetune",
         "--limit",

@@ -25,6 +25,13 @@ SCENARIOS = {
     "both": "automated business flows: a tuned model that is also grounded in retrieved passages",
 }
 
+UNMEASURED_BOTH = (
+    "not measured yet: train a grounded adapter on your KB (expert data from-kb --kb KB --raft --out "
+    "raft.jsonl; expert finetune raft.jsonl --out ADAPTER --config configs/smollm2-cpu-raft.yaml), run "
+    "expert eval QUESTIONS --kb KB --adapter ADAPTER --out DIR and pass --eval DIR: RAG + fine-tuned "
+    "must beat RAG on your own questions before it is worth its cost (bench/results/grounded_adapter.md)"
+)
+
 
 @dataclass
 class Finding:
@@ -215,6 +222,8 @@ def advise(
     ]
     rule, reasons = rule_of_thumb(findings[0], findings[1], findings[2], findings[3], business_flow)
     final, measured = rule, None
+    if rule == "both" and not eval_dir:
+        reasons.append(UNMEASURED_BOTH)
     if eval_dir:
         measured = measured_winner(eval_dir, rule)
         acc = measured["accuracy"]

@@ -226,6 +226,7 @@ def evaluate(
     progress: bool = False,
     limit: int | None = None,
     samples: int = 1000,
+    only: list[str] | None = None,
 ) -> EvalReport:
     """Evaluate on a question set. ``settings``: the same tree ``expert ask`` reads (its ``answer``
     and ``retrieve`` sections are used; ``model`` overrides ``answer.model``)."""
@@ -235,6 +236,9 @@ def evaluate(
 
     qs = load_questions(questions)[:limit]
     systems, skipped = plan(kb, adapter)
+    if only is not None:  # a subset of the systems (e.g. a second adapter beside a finished run)
+        skipped.update({x: "not asked for" for x in systems if x not in only})
+        systems = [x for x in systems if x in only]
     s = as_settings(settings)
     model = model if model is not None else s.answer.model
     out = Path(out)

@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from industry_expert.generate.citations import content_words
 from industry_expert.generate.prompts import NOT_COVERED, format_passage, rag_messages
 from industry_expert.kb import KnowledgeBase
 from industry_expert.partition import EVAL_SHARE, Part, is_eval_chunk, kb_chunks  # noqa: F401 (re-exported)
-from industry_expert.text import human_column, key_column, lines_and_sentences, split_sentences, table_rows
+from industry_expert.text import human_column, key_column, lines_and_sentences, table_rows
 from industry_expert.types import Hit
 
 SYSTEM = "You are the company's expert assistant."
@@ -64,8 +65,8 @@ def section_pairs(hit: Hit, phrasings: int) -> Iterator[QA]:
     parts = [p.strip() for p in hit.section.split(" > ")]
     if len(parts) < 2:
         return
-    sentences = split_sentences(" ".join(hit.text.split()))
-    answer = " ".join(sentences[:2])
+    # sentences of each line: a table row or list item stays a unit the citation check can match
+    answer = "\n".join(s.strip() for s in lines_and_sentences(hit.text)[:2])
     for template in SECTION_QUESTIONS[:phrasings]:
         yield QA(
             template.format(doc=parts[0], topic=parts[-1]),
@@ -121,6 +122,17 @@ def chat_example(qa: QA) -> dict:
     }
 
 
+def cited_answer(answer: str, passage: str, n: int) -> str:
+    """The answer as ``expert ask`` wants it: every sentence followed by ``[n]``, then the passage
+    sentence that shares the most content words with it, quoted verbatim (what the citation check
+    accepts), unless the answer already contains that sentence (prose answers are copied)."""
+    cited = " ".join(f"{s.strip()} [{n}]" for s in lines_and_sentences(answer) if s.strip())
+    words = content_words(answer)
+    candidates = [s.strip() for s in lines_and_sentences(passage) if s.strip()] or [passage.strip()]
+    quote = max(candidates, key=lambda s: len(content_words(s) & words))
+    return cited if quote in answer else f'{cited} The passage says: "{quote}" [{n}]'
+
+
 def raft_example(
     qa: QA, kb: KnowledgeBase, rng: random.Random, distractors: int = 3, p_no_oracle: float = 0.2
 ) -> dict:
@@ -144,19 +156,7 @@ def raft_example(
         passages.insert(rng.randrange(len(passages) + 1), oracle)
     formatted = [format_passage(n, h) for n, h in enumerate(passages, start=1)]
     messages = rag_messages(qa.question, formatted)
-    if with_oracle:
-        n = passages.index(oracle) + 1
-        quote = next(
-            (
-                s
-                for s in lines_and_sentences(oracle.text)
-                if s and any(w in s for w in qa.answer.split()[-3:])
-            ),
-            oracle.text.split("\n")[0],
-        )
-        answer = f'{qa.answer} [{n}] The passage says: "{quote.strip()}" [{n}]'
-    else:
-        answer = NOT_COVERED
+    answer = cited_answer(qa.answer, oracle.text, passages.index(oracle) + 1) if with_oracle else NOT_COVERED
     return {
         "messages": [*messages, {"role": "assistant", "content": answer}],
         "source": qa.source,
