@@ -5,6 +5,10 @@ general set: by default the package's ``assets/general_replay.jsonl`` (64 short 
 with correct answers, written for this project; none of them is in the sample's general
 evaluation set ``examples/kestrel/finetune/general.jsonl``). A general example whose question is
 already in the company data is left out. Each added example is marked ``"replay": true``.
+
+Measured with the default schedule on invented fact sets (bench/results/finetune_defaults.md): the
+default share 0.2 kept 66 general questions at 0.58 (base 0.65, 0.18-0.30 without replay); on
+the tuning set 0.35 and 0.5 kept 0.58-0.59 but learned 7 and 1 of 24 held-out facts instead of 10.
 """
 
 from __future__ import annotations
