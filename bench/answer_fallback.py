@@ -82,22 +82,33 @@ def run_set(name: str, qs: list[Question], kb_path: Path, gen, tag: str = "") ->
     """One RAG answer per question (cached per question under bench/out: an interrupted run
     resumes) and the best extractive candidate (always recomputed: it is cheap)."""
     cache = OUT / f"answer_fallback{tag}" / f"{name}.jsonl"
-    settings = DEFAULTS if tag else SETTINGS
+    return answer_rows(qs, kb_path, lambda: gen, DEFAULTS if tag else SETTINGS, cache, name)
+
+
+def cached_answers(cache: Path) -> dict[str, dict]:
+    """The answers already in a cache file, by question id."""
+    if not cache.is_file():
+        return {}
+    return {d["id"]: d for d in map(json.loads, cache.read_text(encoding="utf-8").splitlines())}
+
+
+def answer_rows(qs: list[Question], kb_path: Path, gen, settings, cache: Path, label: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    """``ask`` each question over ``kb_path`` unless ``cache`` (one JSON line per answer, appended
+    as they come: an interrupted run resumes) has it; ``gen()`` gives the generator when one is
+    needed. Each row: the question, the answer and the best extractive candidate (recomputed)."""
     cache.parent.mkdir(parents=True, exist_ok=True)
-    done = {}
-    if cache.is_file():
-        done = {d["id"]: d for d in map(json.loads, cache.read_text(encoding="utf-8").splitlines())}
+    done = cached_answers(cache)
     rows = []
     with KnowledgeBase.open(kb_path) as kb, cache.open("a", encoding="utf-8") as log:
         for i, q in enumerate(qs, start=1):
             if q.id in done:
                 a = _load(done[q.id])
             else:
-                a = ask(q.question, kb, gen, settings=settings)
+                a = ask(q.question, kb, gen(), settings=settings)
                 log.write(json.dumps({"id": q.id, "answer": a.to_dict()}) + "\n")
                 log.flush()
                 print(
-                    f"{name} {i}/{len(qs)} {q.id} abst={a.abstained} {a.timings['total_s']:.1f}s", flush=True
+                    f"{label} {i}/{len(qs)} {q.id} abst={a.abstained} {a.timings['total_s']:.1f}s", flush=True
                 )
             found = best_extract(q.question, a.passages, kb.embed) if a.passages else None
             rows.append({"q": q, "answer": a, "extract": found})

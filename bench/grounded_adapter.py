@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from _common import OUT, ROOT, machine, write_results
-from answer_fallback import _load, kb_for, metrics, question_sets, row_line
+from answer_fallback import answer_rows, cached_answers, kb_for, metrics, question_sets, row_line
 from industry_expert.config import AnswerSettings, Settings
 from industry_expert.evaluate.questions import Question
 from industry_expert.evaluate.stats import mcnemar_exact
@@ -140,34 +140,19 @@ def answers(
     """One `ask` per question, cached one line per answer (resumable), plus the extractive
     candidate the shipped fallback would quote (cheap, recomputed). ``cached_only``: the questions
     already answered, nothing new."""
-    from industry_expert.generate.extractive import best_extract
-    from industry_expert.generate.grounded import ask
-    from industry_expert.kb import KnowledgeBase
     from industry_expert.models.generators import load_generator
 
     cache = G / "answers" / f"{system}-{name}.jsonl"
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    done = {}
-    if cache.is_file():
-        done = {d["id"]: d for d in map(json.loads, cache.read_text(encoding="utf-8").splitlines())}
+    done = cached_answers(cache)
     qs = [q for q in qs if q.id in done] if cached_only else qs
-    gen = load_generator(model) if any(q.id not in done for q in qs) else None
-    rows = []
-    with KnowledgeBase.open(kb_for(name, {})) as kb, cache.open("a", encoding="utf-8") as log:
-        for i, q in enumerate(qs, start=1):
-            if q.id in done:
-                a = _load(done[q.id])
-            else:
-                a = ask(q.question, kb, gen, settings=ANSWER)
-                log.write(json.dumps({"id": q.id, "answer": a.to_dict()}) + "\n")
-                log.flush()
-                print(
-                    f"{system} {name} {i}/{len(qs)} abst={a.abstained} {a.timings['total_s']:.1f}s",
-                    flush=True,
-                )
-            found = best_extract(q.question, a.passages, kb.embed) if a.passages else None
-            rows.append({"q": q, "answer": a, "extract": found})
-    return rows
+    loaded: list = []
+
+    def gen():  # type: ignore[no-untyped-def]
+        if not loaded:
+            loaded.append(load_generator(model))
+        return loaded[0]
+
+    return answer_rows(qs, kb_for(name, {}), gen, ANSWER, cache, f"{system} {name}")
 
 
 def wait_for(path: Path, limit_s: float) -> bool:
