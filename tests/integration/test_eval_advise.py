@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -322,7 +323,7 @@ def test_merged_adapter_exports_gguf_that_llamacpp_runs(smollm2_adapter: Path, t
 def test_raft_examples_hold_oracle_and_distractors(sample_kb: Path, tmp_path: Path) -> None:
     from industry_expert.finetune.data import load_examples
     from industry_expert.finetune.synth import write_from_kb
-    from industry_expert.generate.prompts import NOT_COVERED
+    from industry_expert.generate.prompts import NOT_COVERED, shown_source
 
     r = write_from_kb(sample_kb, tmp_path / "raft.jsonl", raft=True, limit=25, seed=1)
     rows = [json.loads(line) for line in (tmp_path / "raft.jsonl").read_text().splitlines()]
@@ -340,10 +341,11 @@ def test_raft_examples_hold_oracle_and_distractors(sample_kb: Path, tmp_path: Pa
         if x["oracle"]:
             n = int(answer.split("[")[1].split("]")[0])
             passage = user.split(f'<passage id="{n}"')[1].split("</passage>")[0]
-            quoted = 'The passage says: "' in answer or any(  # prose answers are copied from the passage
-                len(s) > 20 and s.strip() in answer for s in passage.split("\n")
-            )
-            assert x["source"] in passage and quoted
+            # prose answers are the passage's own sentences, each followed by its [n]
+            said = [p for p in re.split(r"\s*\[\d+\]\s*", answer) if p.strip()]
+            flat = " ".join(passage.split())
+            quoted = 'The passage says: "' in answer or all(" ".join(p.split()) in flat for p in said)
+            assert shown_source(x["source"]) in passage and quoted
         else:
             assert answer == NOT_COVERED
 

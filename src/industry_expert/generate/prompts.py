@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import PurePosixPath
 
 from industry_expert.types import Hit
 
@@ -30,8 +31,17 @@ def neutralize(text: str) -> str:
     return _TAG.sub(lambda m: m.group(0).replace("<", "(").replace(">", ")"), text)
 
 
+def shown_source(source: str) -> str:
+    """The source as the model sees it: an absolute path loses all but its last folder and file
+    name, so the prompt (and the answer) does not depend on where the data folder lives, and a
+    remote model server never sees the user's directory layout. Citations keep the full source."""
+    if not source.startswith("/"):
+        return source
+    return "/".join(PurePosixPath(source).parts[-2:])
+
+
 def format_passage(n: int, hit: Hit, text: str | None = None) -> str:
-    where = hit.source + (f", page {hit.page}" if hit.page else "")
+    where = shown_source(hit.source) + (f", page {hit.page}" if hit.page else "")
     return (
         f'<passage id="{n}" source="{neutralize(where)}" section="{neutralize(hit.section)}">\n'
         f"{neutralize(text if text is not None else hit.text)}\n</passage>"

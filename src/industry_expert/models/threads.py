@@ -36,9 +36,13 @@ def batch_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_NATIVE = ("faiss", "torch", "onnxruntime", "scipy", "llama_cpp", "sklearn")
+"""Modules that load their own BLAS/OpenMP libraries (scipy bundles a second OpenBLAS)."""
+
+
 @cache
 def _native_pools(loaded: tuple[bool, ...]) -> Any:
-    """The native thread pools loaded so far (rebuilt when faiss or torch is imported later)."""
+    """The native thread pools loaded so far (rebuilt when a module of ``_NATIVE`` is imported later)."""
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
@@ -53,6 +57,6 @@ def query_threads() -> Iterator[None]:
     on 20k x 384, p95 12 ms with the default 2 BLAS threads under load, 5 ms with one. The
     controller is built once; entering the limit costs about 11 us.
     """
-    loaded = tuple(name in sys.modules for name in ("faiss", "torch", "onnxruntime"))
+    loaded = tuple(name in sys.modules for name in _NATIVE)
     with _native_pools(loaded).limit(limits=1):
         yield
