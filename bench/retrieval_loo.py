@@ -137,7 +137,7 @@ class Cached:
     def __init__(self, kb_path: Path, questions: list[Question]) -> None:
         self.questions = questions
         with KnowledgeBase.open(kb_path) as kb:
-            self.cands: list[Candidates] = [gather(kb, q.question, 50) for q in questions]
+            self.cands: list[Candidates] = [gather(kb, q.question, 50, term_counts=True) for q in questions]
             ids = list({cid for c in self.cands for lst in c.lists() for cid, _ in lst})
             self.source = {cid: h.source for cid, h in kb.store.hits(ids).items()}
 

@@ -4,13 +4,17 @@ descheduled BLAS helper thread)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
+import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from industry_expert.models.threads import query_threads
 from industry_expert.retrieve.hybrid import gather
+from industry_expert.store.sqlite_faiss import SQLiteFaissStore
+from industry_expert.testing.store_contract import DIM, doc, unit
 
 
 def _threads() -> set[int]:
@@ -27,28 +31,24 @@ def test_query_threads_limits_native_pools_and_restores_them() -> None:
         assert _threads() == {2}
 
 
-class _Store:
-    def __init__(self) -> None:
-        self.seen: list[set[int]] = []
+def test_gather_runs_the_retrievers_on_one_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real store; its retrievers are wrapped (not replaced) to record the pools they ran under."""
+    store = SQLiteFaissStore(tmp_path / "s", DIM)
+    store.upsert(*doc("a", "docs/a.md", ["seal kit KP-3402-07", "warranty 24 months"], seed=1))
+    seen: list[set[int]] = []
+    for name in ("dense", "lexical"):
+        real = getattr(store, name)
 
-    def dense(self, vector: Any, n: int, filters: Any) -> list[tuple[int, float]]:
-        self.seen.append(_threads())
-        return [(1, 0.9)]
+        def recording(*args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            seen.append(_threads())
+            return _real(*args, **kwargs)
 
-    def lexical(self, query: str, n: int, filters: Any) -> list[tuple[int, float]]:
-        self.seen.append(_threads())
-        return [(1, 3.0)]
-
-
-class _KB:
-    def __init__(self) -> None:
-        self.store = _Store()
-
-
-def test_gather_runs_the_retrievers_on_one_thread() -> None:
-    kb = _KB()
+        monkeypatch.setattr(store, name, recording)
+    kb = SimpleNamespace(store=store)
     with threadpool_limits(limits=2):
-        dense = gather(kb, "seal kit", 5, mode="dense", query_vector=np.ones(4, np.float32))  # type: ignore[arg-type]
-        lexical = gather(kb, "KF-560", 5, mode="bm25")  # type: ignore[arg-type]
-    assert dense.dense == [(1, 0.9)] and lexical.bm25 == [(1, 3.0)]
-    assert kb.store.seen == [{1}, {1}]
+        dense = gather(kb, "seal kit", 5, mode="dense", query_vector=unit(1)[0])  # type: ignore[arg-type]
+        lexical = gather(kb, "KP-3402-07", 5, mode="bm25")  # type: ignore[arg-type]
+    assert dense.dense and store.hits([dense.dense[0][0]])[dense.dense[0][0]].text == "seal kit KP-3402-07"
+    assert lexical.bm25 and store.hits([lexical.bm25[0][0]])[lexical.bm25[0][0]].source == "docs/a.md"
+    store.close()
+    assert seen == [{1}, {1}]

@@ -61,10 +61,12 @@ def gather(
     filters: Filters | None = None,
     mode: Mode = "hybrid",
     query_vector: np.ndarray | None = None,
+    term_counts: bool = False,
 ) -> Candidates:
-    """Run the retrievers that ``mode`` needs, ``n`` candidates each (native work on one thread)."""
+    """Run the retrievers that ``mode`` needs, ``n`` candidates each (native work on one thread).
+    ``term_counts``: also count the chunks of each query word (for the name lean; hybrid only)."""
     with query_threads():
-        return _gather(kb, query, n, filters, mode, query_vector)
+        return _gather(kb, query, n, filters, mode, query_vector, term_counts)
 
 
 def _gather(
@@ -74,6 +76,7 @@ def _gather(
     filters: Filters | None,
     mode: Mode,
     query_vector: np.ndarray | None,
+    term_counts: bool,
 ) -> Candidates:
     c = Candidates(query)
     store = kb.store
@@ -84,7 +87,8 @@ def _gather(
     if mode in ("hybrid", "bm25"):
         c.bm25 = store.lexical(query, n, filters)
     if mode == "hybrid":
-        c.term_df, c.chunks = store.term_frequencies(query)
+        if term_counts:
+            c.term_df, c.chunks = store.term_frequencies(query)
         doc_score = _summary_scores(kb, qvec, query, n)
         pool = list(dict.fromkeys([i for i, _ in c.dense] + [i for i, _ in c.bm25]))
         doc_of = {cid: h.doc_id for cid, h in store.hits(pool).items()}
@@ -146,7 +150,8 @@ def retrieve(
     ``query_vector``: the query already embedded by the caller (so it is embedded once).
     Every hit's ``explain`` gives its rank, score and fusion contribution per retriever."""
     s = settings or RetrieveSettings()
-    c = gather(kb, query, max(s.candidates, k), filters, mode, query_vector)
+    names = s.adaptive > 0 and s.rare_df > 0
+    c = gather(kb, query, max(s.candidates, k), filters, mode, query_vector, term_counts=names)
     if mode == "dense":
         return _finish(kb, c.dense, k, s, c, None)
     if mode == "bm25":
