@@ -19,9 +19,11 @@ Part = Literal["train", "eval", "all"]
 
 
 def is_eval_chunk(hit: Hit) -> bool:
-    """Whether the chunk belongs to the reserved evaluation fifth: decided by a hash of its document
-    id and text, so the partition is the same on every machine and across re-ingests."""
-    digest = hashlib.sha256(f"{hit.doc_id}\x1f{hit.text}".encode()).digest()
+    """Whether the chunk belongs to the reserved evaluation fifth: decided by a hash of its text
+    alone, so the partition is the same on every machine, wherever the data folder lives (a document
+    id follows the file's path) and across re-ingests, and a passage two documents share falls on
+    one side for both."""
+    digest = hashlib.sha256(hit.text.encode("utf-8", "surrogateescape")).digest()
     return digest[0] < EVAL_SHARE * 256
 
 

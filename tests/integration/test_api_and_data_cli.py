@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tests.conftest import SAMPLE
 
 import industry_expert as ie
 from industry_expert.cli import main
@@ -106,6 +107,24 @@ def test_data_check_counts_with_the_base_models_tokenizer(tiny_phi3: Path, tmp_p
     cfg.write_text(f"finetune:\n  base: {tiny_phi3}\n  max_seq_len: 4096\n", encoding="utf-8")
     ok = CliRunner().invoke(main, ["data", "check", str(data), "--config", str(cfg)])
     assert ok.exit_code == 0 and f"{data}: 5 examples, {sum(lengths)} tokens" in ok.output
+
+
+def test_the_reserved_fifth_does_not_depend_on_where_the_data_lives(tmp_path: Path) -> None:
+    """The same files ingested from two folders (another machine, a CI checkout) put the same
+    passages in the evaluation fifth: a document id follows the path, the partition must not."""
+    import shutil
+
+    from industry_expert.kb import KnowledgeBase
+    from industry_expert.partition import kb_chunks
+
+    def parts(folder: Path) -> tuple[set[str], set[str]]:
+        shutil.copytree(SAMPLE / "data" / "notes", folder)
+        assert ie.ingest([str(folder)], folder.parent / "kb").ok
+        with KnowledgeBase.open(folder.parent / "kb") as kb:
+            return ({h.text for h in kb_chunks(kb, "eval")}, {h.text for h in kb_chunks(kb, "train")})
+
+    here, there = parts(tmp_path / "a" / "notes"), parts(tmp_path / "b" / "deeper" / "notes")
+    assert here == there and here[0] and here[1] and not here[0] & here[1]
 
 
 def test_data_from_kb_with_a_model_writes_model_pairs(small_kb: Path, tmp_path: Path) -> None:

@@ -16,9 +16,12 @@ import pytest
 from tests.serve.conftest import Server, auth, free_port, make_keys, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.serve]
+# The bundled model writes this essay to the 1000-token limit (~10 s; greedy, so on every run):
+# a prompt it ends by itself after ~2 s raced the 2 s client timeout below and failed on CI.
 LONG = {
     "role": "user",
-    "content": "Write a long, detailed story about a pump engineer's whole career, year by year.",
+    "content": "Write a 5000-word essay on the history of water pumps, from ancient Egypt to today, "
+    "century by century.",
 }
 
 
@@ -95,7 +98,7 @@ def test_a_client_leaving_a_non_streamed_request_stops_its_generation(q: dict[st
     cancelled = 'ie_generations_cancelled_total{model="smollm2"}'
     before = metric(q, cancelled)
     body = {"model": "smollm2", "messages": [LONG], "max_tokens": 1000}
-    with pytest.raises(httpx.ReadTimeout):  # 1000 tokens take ~15 s: the client gives up after 2
+    with pytest.raises(httpx.ReadTimeout):  # 1000 tokens take ~10 s: the client gives up after 2
         httpx.post(
             q["server"].url + "/v1/chat/completions",
             json=body,
@@ -112,6 +115,18 @@ def test_a_client_leaving_a_non_streamed_request_stops_its_generation(q: dict[st
     assert chat(q, "writer").status_code == 200
     log = [json.loads(x) for x in (q["root"] / "state" / "requests.jsonl").read_text().splitlines()]
     assert [r["status"] for r in log if r["route"] == "/v1/chat/completions"][-2:] == [499, 200]
+
+
+def test_the_token_limit_ends_with_length_and_usage_counts_the_prompt(q: dict[str, Any]) -> None:
+    """OpenAI's ``finish_reason: length`` when max_tokens cut the text, and the prompt's tokens in
+    ``usage`` for the model alone too (they were reported as 0)."""
+    r = chat(q, "writer", messages=[LONG], max_tokens=12)
+    body = r.json()
+    assert r.status_code == 200, body
+    assert body["choices"][0]["finish_reason"] == "length"
+    u = body["usage"]
+    assert u["completion_tokens"] >= 11 and u["prompt_tokens"] > 20
+    assert u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"]
 
 
 def test_rate_limit_gives_429_with_retry_after(q: dict[str, Any]) -> None:

@@ -284,6 +284,8 @@ def _alone(
     """The model alone: sentences are shown as they complete (nothing to check them against)."""
     run = _Run(timings=timings)
     messages = alone_messages(question, s.sentences)
+    prompt = gen.render(messages)
+    run.timings["prompt_tokens"] = float(gen.count_tokens(prompt))
     splitter, shown = SentenceSplitter(), ""
     for piece in _generate(gen, messages, s, run, on_token):
         for segment in splitter.feed(piece):
@@ -291,13 +293,13 @@ def _alone(
             shown += text
             yield Sentence(text)
     rest = splitter.finish()  # a sentence cut by the token limit stays: it is the model's own
+    if run.stopped != "loop" and run.timings.get("completion_tokens", 0) >= s.max_tokens - 1:
+        run.stopped = "length"
     for segment in rest[:-1] if run.stopped == "loop" else rest:
         text = (" " if shown else "") + " ".join(segment.split())
         shown += text
         yield Sentence(text)
-    answer = Answer(
-        question, shown, [], [], gen.render(messages), gen.id, timings, raw_answer=run.raw.strip()
-    )
+    answer = Answer(question, shown, [], [], prompt, gen.id, timings, raw_answer=run.raw.strip())
     answer.abstained, answer.stopped, answer.query = (
         cit.is_abstention(shown) or not shown,
         run.stopped,

@@ -79,6 +79,12 @@ def extras(answer: Any, kb: str | None) -> dict[str, Any]:
     }
 
 
+def finish_reason(answer: Any) -> str:
+    """OpenAI's reason: ``length`` when the token limit ended the text, else ``stop`` (the model
+    ended it, or the answer check did: a loop, an abstention)."""
+    return "length" if answer.stopped == "length" else "stop"
+
+
 def usage(answer: Any) -> dict[str, int]:
     p = int(answer.timings.get("prompt_tokens", 0))
     c = int(answer.timings.get("completion_tokens", 0))
@@ -175,7 +181,7 @@ def completion(gen: Generation, answer: Any, cid: str, created: int) -> dict[str
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": answer.answer},
-                "finish_reason": "stop",
+                "finish_reason": finish_reason(answer),
             }
         ],
         "usage": usage(answer),
@@ -210,7 +216,7 @@ async def sse(gen: Generation, cid: str, created: int, done_cb: Any) -> AsyncIte
             elif isinstance(event, Done):
                 done_cb(event.answer)
                 extra = {"usage": usage(event.answer), **extras(event.answer, gen.expert.kb)}
-                yield _chunk(cid, created, model, {}, "stop", **extra)
+                yield _chunk(cid, created, model, {}, finish_reason(event.answer), **extra)
         yield b"data: [DONE]\n\n"
     except APIError as exc:
         yield _error_event(exc.status, exc.code, exc.message)
