@@ -117,7 +117,7 @@ class Answer:
     query: str = ""  # the retrieval query (a rewritten follow-up in chat)
     supported: int = 0  # sentences of the model's answer that the passages support
     extractive: bool = False  # the answer quotes a passage sentence ("The passage says: '...' [n]")
-    stopped: str = ""  # why generation stopped early: "loop", "abstention" or "length" (cut sentence)
+    stopped: str = ""  # why generation stopped early: "loop", "abstention" or "length" (the limit)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
