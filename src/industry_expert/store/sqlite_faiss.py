@@ -26,7 +26,7 @@ from industry_expert.store.sqlite_integrity import (
     connect_rw,
     writable,
 )
-from industry_expert.store.text_query import fts_query, terms
+from industry_expert.store.text_query import terms
 from industry_expert.types import Chunk, DocumentRecord, Hit
 
 DB_NAME = "kb.sqlite"
@@ -35,6 +35,10 @@ EXACT_FILTERED_MAX = 20_000
 _TOKENIZE = "porter unicode61 tokenchars '-_'"
 PRUNE_DF = 2000
 """Query terms more common than this (and than 2% of chunks) are left out of BM25 queries."""
+DF_SNAPSHOT_DRIFT = 0.1
+"""The common terms' chunk counts (``term_df``, taken at ``sync``) decide pruning while the KB's
+chunk count is within this share of the count they were taken at; beyond it, terms are counted
+live until the next ``sync`` takes them again."""
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -63,6 +67,7 @@ CREATE TRIGGER IF NOT EXISTS docs_ai AFTER INSERT ON documents BEGIN
 CREATE TRIGGER IF NOT EXISTS docs_ad AFTER DELETE ON documents BEGIN
   INSERT INTO docs_fts(docs_fts, rowid, title, summary)
   VALUES ('delete', old.rowid, old.title, old.summary); END;
+CREATE TABLE IF NOT EXISTS term_df(term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ingest_runs(
   run_id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL, finished REAL,
   report TEXT);
@@ -107,6 +112,7 @@ class SQLiteFaissStore:
         self._summary_cache: tuple[int, list[str], np.ndarray] | None = None
         self._count_cache: tuple[int, int] = (-1, 0)
         self._vocab_memo: tuple[tuple[int, tuple[str, ...]], list[tuple[int, str, int]]] = ((-1, ()), [])
+        self._df_fresh: tuple[int, bool] = (-1, False)
 
     # -- writing ------------------------------------------------------------------------
     def _tx(self) -> _Transaction:
@@ -302,29 +308,67 @@ class SQLiteFaissStore:
             return query_terms
         limit = max(PRUNE_DF, 0.02 * total)
         df = dict.fromkeys(query_terms, 0)
-        for rowid, _, count in self._vocab(query_terms):
+        for rowid, _, count in self._vocab(query_terms, common_only=True):
             term = query_terms[rowid - 1]
             df[term] = max(df[term], count)
         rare = [t for t in query_terms if df[t] <= limit]
         return rare if len(rare) >= 2 else sorted(query_terms, key=df.__getitem__)[:2]
 
-    def _vocab(self, query_terms: list[str]) -> list[tuple[int, str, int]]:
-        """(position of the query word, its indexed token, chunks containing that token). The
-        last answer is kept: one query asks twice (term weights, then pruning), and counting a
-        common term's chunks reads its whole posting list (~14 ms per query at 1M chunks)."""
+    def _vocab(self, query_terms: list[str], common_only: bool = False) -> list[tuple[int, str, int]]:
+        """(position of the query word, its indexed token, chunks containing that token). Counting
+        a common term's chunks live reads its whole posting list (~13 ms per query at 1M chunks),
+        so pruning (``common_only``: exact counts of common terms, 0 for the rest) reads them from
+        the snapshot ``sync`` takes while it is fresh. The last live answer is kept: one query may
+        ask twice (term weights, then pruning)."""
+        snapshot = common_only and self._df_snapshot_fresh()
         key = (self.generation(), tuple(query_terms))
-        if self._vocab_memo[0] == key:
+        if not snapshot and self._vocab_memo[0] == key:
             return self._vocab_memo[1]
         self.con.execute("DELETE FROM temp.query_terms")
         self.con.executemany(
             "INSERT INTO temp.query_terms(rowid, t) VALUES (?, ?)", list(enumerate(query_terms, 1))
         )
+        count, table = ("v.df", "term_df") if snapshot else ("v.doc", "temp.chunks_vocab")
         rows = self.con.execute(
-            "SELECT q.doc, q.term, COALESCE(v.doc, 0) FROM temp.query_terms_vocab q "
-            "LEFT JOIN temp.chunks_vocab v ON v.term = q.term"
+            f"SELECT q.doc, q.term, COALESCE({count}, 0) FROM temp.query_terms_vocab q "
+            f"LEFT JOIN {table} v ON v.term = q.term"
         ).fetchall()
-        self._vocab_memo = (key, rows)
+        if not snapshot:
+            self._vocab_memo = (key, rows)
         return rows
+
+    def _df_snapshot_fresh(self) -> bool:
+        gen = self.generation()
+        if self._df_fresh[0] != gen:
+            row = self.con.execute("SELECT value FROM meta WHERE key='term_df_chunks'").fetchone()
+            taken = int(row[0]) if row else 0
+            drift = abs(self._chunk_count() - taken) / taken if taken else 1.0
+            self._df_fresh = (gen, drift <= DF_SNAPSHOT_DRIFT)
+        return self._df_fresh[1]
+
+    def _take_df_snapshot(self) -> None:
+        """Chunk counts of the terms common enough to matter for pruning (a second of reading the
+        whole vocabulary at 1M chunks), taken again once the KB has grown or shrunk by more than
+        ``DF_SNAPSHOT_DRIFT``."""
+        total = self._chunk_count()
+        row = self.con.execute("SELECT value FROM meta WHERE key='term_df_chunks'").fetchone()
+        taken = int(row[0]) if row else 0
+        if total <= PRUNE_DF and not taken:
+            return
+        if taken and abs(total - taken) / taken <= DF_SNAPSHOT_DRIFT:
+            return
+        with self._tx():
+            self.con.execute("DELETE FROM term_df")
+            self.con.execute(
+                "INSERT INTO term_df(term, df) SELECT term, doc FROM temp.chunks_vocab WHERE doc >= ?",
+                (PRUNE_DF // 2,),
+            )
+            self.con.execute(
+                "INSERT INTO meta(key, value) VALUES('term_df_chunks', ?) ON CONFLICT(key) "
+                "DO UPDATE SET value = excluded.value",
+                (str(total),),
+            )
+        self._df_fresh = (-1, False)
 
     def term_frequencies(self, query: str) -> tuple[dict[str, int], int]:
         words = terms(query)
@@ -352,7 +396,7 @@ class SQLiteFaissStore:
         return [(int(r), float(s)) for r, s in self.con.execute(sql, [match, *params, k])]
 
     def summary_lexical(self, query: str, k: int) -> list[tuple[str, float]]:
-        match = fts_query(query)
+        match = " OR ".join(f'"{t}"' for t in self._prunable(terms(query)))  # as ``lexical``
         if not match:
             return []
         sql = (
@@ -460,6 +504,8 @@ class SQLiteFaissStore:
 
     def sync(self) -> None:
         self._ensure_ann(persist=True)
+        if not self.readonly:
+            self._take_df_snapshot()
 
     # -- housekeeping ------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
