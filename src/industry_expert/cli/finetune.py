@@ -121,13 +121,25 @@ def from_kb_cmd(
     "--general", type=click.Path(exists=True, dir_okay=False), help="General examples (default: bundled set)."
 )
 @click.option("--share", default=0.2, show_default=True, type=click.FloatRange(0, 1, max_open=True))
+@click.option(
+    "--answers",
+    type=click.Choice(["given", "model"]),
+    default="given",
+    show_default=True,
+    help="model: answer the replayed questions with the base model itself (self-replay).",
+)
+@click.option(
+    "--base", default="smollm2", show_default=True, help="With --answers model: the model to be tuned."
+)
 @click.option("--seed", default=0, type=int)
 @click.option("--json", "as_json", is_flag=True)
-def mix_cmd(path: str, out: str, general: str | None, share: float, seed: int, as_json: bool) -> None:
+def mix_cmd(
+    path: str, out: str, general: str | None, share: float, answers: str, base: str, seed: int, as_json: bool
+) -> None:
     """Mix general-purpose examples into training data (replay), so tuning keeps what the model knew."""
     from industry_expert.finetune.replay import mix_files
 
-    r = mix_files(path, out, general, share, seed)
+    r = mix_files(path, out, general, share, seed, answers, base)
     print_json(r.to_dict()) if as_json else click.echo(
         f"{r.examples} examples + {r.replay} general ({r.share:.0%}, from {r.general}) -> {r.out}"
     )

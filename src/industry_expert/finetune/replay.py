@@ -6,6 +6,12 @@ with correct answers, written for this project; none of them is in the sample's 
 evaluation set ``examples/kestrel/finetune/general.jsonl``). A general example whose question is
 already in the company data is left out. Each added example is marked ``"replay": true``.
 
+``answers="model"`` (self-replay) keeps each replayed question but answers it with the base model
+itself (greedy, through ``expert ask``'s path without a KB), so training asks the model to keep
+saying what it already says instead of moving it toward another writer's answers (rehearsal on
+self-generated data, as in Huang et al. 2024, "Mitigating Catastrophic Forgetting in Large Language
+Models with Self-Synthesized Rehearsal").
+
 Measured with the default schedule on invented fact sets (bench/results/finetune_defaults.md): the
 default share 0.2 kept 66 general questions at 0.58 (base 0.65, 0.18-0.30 without replay); on
 the tuning set 0.35 and 0.5 kept 0.58-0.59 but learned 7 and 1 of 24 held-out facts instead of 10.
@@ -23,6 +29,9 @@ from industry_expert.finetune.data import DataError, Example, load_examples
 
 GENERAL_REPLAY = Path(__file__).resolve().parent / "assets" / "general_replay.jsonl"
 DEFAULT_SHARE = 0.2
+ANSWERS = ("given", "model")
+SELF_MAX_TOKENS = 64
+"""The base model's answers for self-replay: as long as a short general answer needs."""
 
 
 @dataclass
@@ -34,6 +43,8 @@ class MixReport:
     general: str  # the general set used
     general_available: int  # its examples not already in the company data
     repeats: int  # general examples used more than once (a small general set)
+    answers: str = "given"  # "model": the replayed questions answered by the base model itself
+    answered_by: str | None = None  # that base model
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,6 +52,28 @@ class MixReport:
 
 def _question(e: Example) -> str:
     return " ".join(m["content"] for m in e.messages if m["role"] == "user").strip().lower()
+
+
+def self_answered(general: list[Example], base: str) -> list[Example]:
+    """``general`` with each answer replaced by ``base``'s own (greedy, ``expert ask``'s path
+    without a KB, at most ``SELF_MAX_TOKENS``); a question it gives no answer to is left out."""
+    from tqdm import tqdm
+
+    from industry_expert.config import AnswerSettings
+    from industry_expert.generate.grounded import ask
+    from industry_expert.models.checkpoints import resolve_base
+    from industry_expert.models.generators import load_generator
+
+    gen = load_generator(f"hf:{resolve_base(base)}")
+    settings = AnswerSettings(max_tokens=SELF_MAX_TOKENS)
+    out = []
+    for e in tqdm(general, desc=f"answering with {base}", unit="question", leave=False):
+        question = " ".join(m["content"] for m in e.messages if m["role"] == "user").strip()
+        answer = ask(question, None, gen, settings=settings).answer.strip()
+        if answer:
+            asked = [m for m in e.messages if m["role"] != "assistant"]
+            out.append(Example([*asked, {"role": "assistant", "content": answer}], e.line, e.meta))
+    return out
 
 
 def mix(
@@ -73,11 +106,27 @@ def mix_files(
     general: str | Path | None = None,
     share: float = DEFAULT_SHARE,
     seed: int = 0,
+    answers: str = "given",
+    base: str = "smollm2",
 ) -> MixReport:
-    """Read ``data`` (any supported format), write the mixed set to ``out`` in chat format."""
+    """Read ``data`` (any supported format), write the mixed set to ``out`` in chat format;
+    ``answers="model"``: the replayed questions answered by ``base`` (the model to be tuned)."""
+    if answers not in ANSWERS:
+        raise DataError(f"replay answers must be one of {', '.join(ANSWERS)}, got {answers!r}")
     general_path = Path(general) if general else GENERAL_REPLAY
     examples = load_examples(data)
-    mixed, available, repeats = mix(examples, load_examples(general_path), share, seed)
+    pool = load_examples(general_path)
+    mixed, available, repeats = mix(examples, pool, share, seed)
+    if answers == "model":
+        replayed = {_question(e) for e in mixed if e.meta.get("replay")}
+        own = {_question(e): e for e in self_answered([e for e in pool if _question(e) in replayed], base)}
+        mixed = [
+            Example(own[_question(e)].messages, e.line, {**e.meta, "replay_answers": "model"})
+            if e.meta.get("replay")
+            else e
+            for e in mixed
+            if not e.meta.get("replay") or _question(e) in own
+        ]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as fh:
@@ -92,4 +141,6 @@ def mix_files(
         str(general_path),
         available,
         repeats,
+        answers,
+        base if answers == "model" else None,
     )
