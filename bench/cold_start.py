@@ -158,7 +158,9 @@ def main() -> None:
     load = (load_before, os.getloadavg()[0])
     lines = [
         f"Cold `expert search` on the sample KB ({RUNS} fresh processes each; median seconds) and query "
-        "embedding latency, default thread settings",
+        "embedding latency, default thread settings. The default retrieval reranks its best 10 "
+        "chunks by MaxSim over the embedder's token vectors (~0.35 s, bench/results/rerank_latency.md): "
+        "the ONNX path does it inside 'search'; the torch path gives no token vectors, so it skips it.",
         "",
         "| embedder path | import | model load | search (embed + retrieve) | `expert search` wall | torch & co. imported |",
         "|---|---|---|---|---|---|",

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from _common import OUT, QUESTIONS, RESULTS, machine, sample_kb, write_results
-from industry_expert.config import Settings
+from industry_expert.config import RetrieveSettings, Settings
 from industry_expert.evaluate.questions import load_questions
 from industry_expert.kb import KnowledgeBase
 from industry_expert.models.embedders import normalize
@@ -38,6 +38,9 @@ NOISE = 0.25
 """Noise added to each mixed vector, as a fraction of its length. (The first 100k run used 0.25 per
 dimension, ~5x the signal: near-random vectors whose exact top-10 are near-ties, recall@10 0.46.)"""
 CLIENTS = (1, 8)
+STORE_ONLY = RetrieveSettings(rerank="none")
+"""The stores' hybrid search (fusion) without the reranking stage, whose cost (encoding the best
+10 chunks) is the same at any KB size: bench/results/retrieval_latency.md measures it."""
 
 
 def sample(kb_dir: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +108,7 @@ def latencies(kb_dir: Path, queries: list[str], qvecs: np.ndarray, clients: int)
 
     def client(c: int) -> None:
         with KnowledgeBase.open(kb_dir) as kb:
-            retrieve(kb, queries[0], k=10, query_vector=qvecs[0])  # warm up (ANN index load)
+            retrieve(kb, queries[0], k=10, query_vector=qvecs[0], settings=STORE_ONLY)  # warm up (ANN load)
             con = getattr(kb.store, "con", None)
             backend = psutil.Process(con.info.backend_pid) if hasattr(con, "info") else None
             b0, c0 = sum(backend.cpu_times()[:2]) if backend else 0.0, time.thread_time()
@@ -113,7 +116,7 @@ def latencies(kb_dir: Path, queries: list[str], qvecs: np.ndarray, clients: int)
             for i in range(c, len(queries) * 2, clients):
                 q = i % len(queries)
                 t0 = time.perf_counter()
-                retrieve(kb, queries[q], k=10, query_vector=qvecs[q])
+                retrieve(kb, queries[q], k=10, query_vector=qvecs[q], settings=STORE_ONLY)
                 mine.append((time.perf_counter() - t0) * 1000)
             used = time.thread_time() - c0 + (sum(backend.cpu_times()[:2]) - b0 if backend else 0.0)
             with lock:
@@ -173,7 +176,7 @@ def footprint(kb_dir: Path, pg_pid: int | None, qvecs: np.ndarray) -> dict[str, 
     before = me.memory_info().rss
     with KnowledgeBase.open(kb_dir) as kb:
         for q in qvecs[:20]:
-            retrieve(kb, "pump seal", k=10, query_vector=q)
+            retrieve(kb, "pump seal", k=10, query_vector=q, settings=STORE_ONLY)
         disk = kb.store.stats()["size_bytes"]
         mem = me.memory_info().rss - before
         if pg_pid:

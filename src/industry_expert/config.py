@@ -169,6 +169,16 @@ class RetrieveSettings(Section):
     lean. 0.02 lifts the sample company, whose questions name customers and sites (MRR@10 0.873
     -> 0.878), and changes nothing on the six public manuals; it was designed on the sample, so it
     stays opt-in (bench/results/retrieval_loo.md, ``hybrid_shipped_names``)."""
+    rerank: Literal["auto", "maxsim", "none"] = "auto"
+    """Rerank the fused ranking's best ``rerank_depth`` chunks by late interaction (MaxSim over
+    the embedder's own token vectors, fused with the hybrid score): ``auto`` when the KB's
+    embedder gives token vectors (the bundled ONNX MiniLM does), ``maxsim`` (an error if it does
+    not), ``none``. Costs ~35 ms per reranked chunk on one thread, whatever the KB's size; lifted
+    every question set above its best single retriever (bench/results/rerank_experiments.md)."""
+    rerank_depth: int = Field(10, ge=2)
+    """How many of the fused ranking's best chunks are reranked (encoded at query time)."""
+    rerank_weight: float = Field(3.0, ge=0)
+    """Weight of the MaxSim score against the fused score (both standardised over those chunks)."""
 
 
 class AnswerSettings(Section):

@@ -46,12 +46,19 @@ def test_retrieve_settings_change_search(sample_kb: Path, tmp_path: Path) -> Non
     assert len(_search(sample_kb, _config(tmp_path, "k", {"retrieve": {"k": 2}}), "-k", "4")) == 4
     # weights: BM25 alone through the fusion ranks like the BM25 retriever, with scores 1/(rrf_k + rank)
     bm25 = {"fusion": "rrf", "weight_dense": 0.0, "weight_summary": 0.0, "weight_bm25": 1.0, "rrf_k": 60}
+    bm25["rerank"] = "none"  # the fusion's own order (the rerank would reorder its top 10)
     cfg = _config(tmp_path, "bm25", {"retrieve": bm25})
     fused, alone = _search(sample_kb, cfg), _search(sample_kb, cfg, "--mode", "bm25")
     assert [h["chunk_id"] for h in fused] == [h["chunk_id"] for h in alone]
     assert fused[0]["score"] == pytest.approx(1 / 61, abs=1e-6)
     assert [h["chunk_id"] for h in fused] != [h["chunk_id"] for h in default]
-    dense = {"weight_dense": 1.0, "weight_summary": 0.0, "weight_bm25": 0.0, "adaptive": 0.0}
+    dense = {
+        "weight_dense": 1.0,
+        "weight_summary": 0.0,
+        "weight_bm25": 0.0,
+        "adaptive": 0.0,
+        "rerank": "none",
+    }
     cfg = _config(tmp_path, "dense", {"retrieve": dense})
     assert [h["chunk_id"] for h in _search(sample_kb, cfg)] == [
         h["chunk_id"] for h in _search(sample_kb, cfg, "--mode", "dense")
@@ -70,15 +77,24 @@ def test_retrieve_settings_change_search(sample_kb: Path, tmp_path: Path) -> Non
             if limit == 0.95:
                 assert sims.max() >= 0.8  # the default keeps a neighbour the stricter setting collapses
     assert [h["chunk_id"] for h in strict] != [h["chunk_id"] for h in default]
+    # rerank: on by default over the fused top 10; rerank_depth and rerank: none take effect
+    shallow = _search(
+        sample_kb, _config(tmp_path, "rr", {"retrieve": {"rerank_depth": 2, "k": 5}}), "--explain"
+    )
+    assert sum("rerank" in h["explain"] for h in shallow) == 2
+    assert all(h["explain"]["rerank"]["fused_rank"] <= 2 for h in shallow if "rerank" in h["explain"])
+    off = _search(sample_kb, _config(tmp_path, "rr0", {"retrieve": {"rerank": "none"}}), "--explain")
+    assert not any("rerank" in h["explain"] for h in off)
 
 
 def test_rare_names_lean_lexical_when_rare_df_is_set(sample_kb: Path, tmp_path: Path) -> None:
     """'Gmunden' is in few chunks of the sample KB (service records): with rare_df the
     name pulls BM25's pick (the service database) to the top, and --explain says why."""
     q = "Which part was fitted when the bearings failed on the Gmunden white water pump in February 2025?"
-    off = _cli("search", q, "--kb", str(sample_kb), "--json", "--explain")
+    fused = ("--rerank", "none")  # the fusion's own lean (MaxSim reorders the top 10 after it)
+    off = _cli("search", q, "--kb", str(sample_kb), "--json", "--explain", *fused)
     cfg = _config(tmp_path, "names", {"retrieve": {"rare_df": 0.02}})
-    on = _cli("search", q, "--kb", str(sample_kb), "--json", "--explain", "--config", cfg)
+    on = _cli("search", q, "--kb", str(sample_kb), "--json", "--explain", "--config", cfg, *fused)
     assert not off[0]["source"].endswith("kestrel.db") and on[0]["source"].endswith("kestrel.db")
     assert off[0]["explain"]["fusion"]["name_share"] == 0.0
     fusion = on[0]["explain"]["fusion"]

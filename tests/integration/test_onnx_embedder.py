@@ -73,10 +73,21 @@ def test_search_explain(sample_kb: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "dense #" in shown.stdout and "bm25 #" in shown.stdout and "fusion " in shown.stdout
     raw = subprocess.run([*expert, "-k", "3", "--json"], capture_output=True, text=True, timeout=120)
-    for hit in json.loads(raw.stdout):
+    hits = json.loads(raw.stdout)
+    assert all("rerank" in h["explain"] for h in hits)  # the default reranks the fused top 10
+    for hit in hits:
+        fused = {k: v for k, v in hit["explain"].items() if k not in ("fusion", "rerank")}
+        rr = hit["explain"]["rerank"]  # the fused score is the sum of the contributions ...
+        assert rr["fused_score"] == pytest.approx(sum(v["contribution"] for v in fused.values()), abs=1e-4)
+        assert hit["ranks"] == {k: v["rank"] for k, v in fused.items()}
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)  # ... the
+    # hit's score is the rerank's (fused and MaxSim, standardised over the top 10)
+    fused_only = subprocess.run(
+        [*expert, "-k", "3", "--json", "--rerank", "none"], capture_output=True, text=True
+    )
+    for hit in json.loads(fused_only.stdout):
         parts = [v["contribution"] for k, v in hit["explain"].items() if k != "fusion"]
-        assert hit["score"] == pytest.approx(sum(parts), abs=1e-4)
-        assert hit["ranks"] == {k: v["rank"] for k, v in hit["explain"].items() if k != "fusion"}
+        assert "rerank" not in hit["explain"] and hit["score"] == pytest.approx(sum(parts), abs=1e-4)
 
 
 def test_fusion_settings_take_effect(sample_kb: Path) -> None:
@@ -86,6 +97,8 @@ def test_fusion_settings_take_effect(sample_kb: Path) -> None:
 
     query = "KP-3402-07 seal kit"  # an identifier: adaptive weights lean to BM25
     expert = [sys.executable, "-m", "industry_expert", "search", query, "--kb", str(sample_kb), "--json"]
+    expert += ["--rerank", "none"]  # the fusion's own scores (the rerank reorders its top 10)
+    fused = RetrieveSettings(rerank="none")
     rrf = json.loads(
         subprocess.run([*expert, "--fusion", "rrf"], capture_output=True, text=True, timeout=120).stdout
     )
@@ -94,13 +107,15 @@ def test_fusion_settings_take_effect(sample_kb: Path) -> None:
     weights = top["fusion"]["weights"]
     expected = sum(weights[n] / (10 + e["rank"]) for n, e in top.items() if n != "fusion" and e["rank"])
     assert rrf[0]["score"] == pytest.approx(expected, abs=1e-4)
-    default = search(query, sample_kb, k=5)[0].explain["fusion"]
-    fixed = search(query, sample_kb, k=5, settings=RetrieveSettings(adaptive=0.0))[0].explain["fusion"]
+    default = search(query, sample_kb, k=5, settings=fused)[0].explain["fusion"]
+    fixed = search(query, sample_kb, k=5, settings=RetrieveSettings(adaptive=0.0, rerank="none"))[0].explain[
+        "fusion"
+    ]
     assert default["method"] == "score" and default["identifier_share"] > 0
     assert default["weights"]["bm25"] > fixed["weights"]["bm25"] == 0.5
-    minmax = search(query, sample_kb, k=5, settings=RetrieveSettings(normalization="minmax"))
+    minmax = search(query, sample_kb, k=5, settings=RetrieveSettings(normalization="minmax", rerank="none"))
     assert all(
         0 <= e["contribution"] <= 0.5 + 1e-9 for h in minmax for n, e in h.explain.items() if n == "dense"
     )
-    zscore = search(query, sample_kb, k=5)
+    zscore = search(query, sample_kb, k=5, settings=fused)
     assert [h.score for h in minmax] != [h.score for h in zscore]

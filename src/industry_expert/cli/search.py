@@ -27,6 +27,9 @@ from industry_expert.cli.output import escape_controls, parse_filters, print_jso
         "weight_bm25",
         "weight_summary",
         "dedup_cosine",
+        "rerank",
+        "rerank_depth",
+        "rerank_weight",
     ],
     {"k": ["-k"]},
 )
@@ -77,7 +80,7 @@ def explain_line(explain: dict[str, Any]) -> str:
     """``dense #3 0.6120 -> +0.0231 | bm25 - | summary #1 ...``: rank, raw score, contribution."""
     parts = []
     for name, e in explain.items():
-        if name == "fusion":
+        if name in ("fusion", "rerank"):
             continue
         if e["rank"] is None:
             parts.append(f"{name} -" + (f" -> +{e['contribution']:.4f}" if e["contribution"] else ""))
@@ -90,4 +93,7 @@ def explain_line(explain: dict[str, Any]) -> str:
         share = f", identifiers {fusion['identifier_share']:.2f}" if "identifier_share" in fusion else ""
         share += f", names {fusion['name_share']:.2f}" if "name_share" in fusion else ""
         parts.append(f"fusion {fusion['method']} ({weights}{share})")
+    rr = explain.get("rerank")
+    if rr:
+        parts.append(f"rerank maxsim {rr['maxsim']:.4f} x{rr['weight']:g} (fused #{rr['fused_rank']})")
     return " | ".join(parts)

@@ -2,7 +2,8 @@
 by calibrated scores, with weights that lean lexical for identifier-like queries.
 
 ``gather`` runs the retrievers once; ``fuse`` is a pure function of what they returned and the
-settings (the benchmarks tune it on cached candidates); ``retrieve`` = gather + fuse + collapse.
+settings (the benchmarks tune it on cached candidates); ``retrieve`` = gather + fuse + rerank
+(MaxSim over the best fused chunks, ``retrieve/rerank.py``) + collapse.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from industry_expert.config import RetrieveSettings
+from industry_expert.errors import ConfigError
 from industry_expert.kb import KnowledgeBase
 from industry_expert.models.threads import query_threads
 from industry_expert.retrieve.fusion import (
@@ -26,6 +28,7 @@ from industry_expert.retrieve.fusion import (
     order_by_documents,
     rrf,
 )
+from industry_expert.retrieve.rerank import has_token_vectors, rerank_kb
 from industry_expert.store.base import Filters
 from industry_expert.store.text_query import STOP_WORDS
 from industry_expert.types import Hit
@@ -157,7 +160,37 @@ def retrieve(
     if mode == "bm25":
         return _finish(kb, c.bm25, k, s, c, None)
     ranked, contrib = fuse(c, s)
-    return _finish(kb, ranked, k, s, c, contrib)
+    ranked, reranked = rerank_stage(kb, query, ranked, s)
+    return _finish(kb, ranked, k, s, c, contrib, reranked)
+
+
+def rerank_stage(
+    kb: KnowledgeBase, query: str, ranked: list[tuple[int, float]], s: RetrieveSettings
+) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
+    """The fused ranking with its best ``s.rerank_depth`` chunks reranked by MaxSim (when
+    ``s.rerank`` asks and the embedder can), and what the stage did to each of them."""
+    if s.rerank == "none" or len(ranked) < 2:
+        return ranked, {}
+    if not has_token_vectors(kb.embedder):
+        if s.rerank == "maxsim":
+            raise ConfigError(
+                f"retrieve.rerank: maxsim needs token vectors, which the KB's embedder "
+                f"'{getattr(kb.embedder, 'id', kb.embedder)}' does not give (use rerank: auto or none)"
+            )
+        return ranked, {}
+    with query_threads():
+        out, sims = rerank_kb(kb, query, ranked, s.rerank_depth, s.rerank_weight)
+    before = {cid: (r, score) for r, (cid, score) in enumerate(ranked, start=1)}
+    info = {
+        cid: {
+            "maxsim": round(sims[cid], 6),
+            "fused_rank": before[cid][0],
+            "fused_score": round(before[cid][1], 6),
+            "weight": s.rerank_weight,
+        }
+        for cid in sims
+    }
+    return out, info
 
 
 def _finish(
@@ -167,6 +200,7 @@ def _finish(
     s: RetrieveSettings,
     c: Candidates,
     contrib: dict[int, list[float]] | None,
+    reranked: dict[int, dict[str, Any]] | None = None,
 ) -> list[Hit]:
     pool = [i for i, _ in ranked[: k * 3]]
     if not pool:
@@ -178,6 +212,8 @@ def _finish(
     for cid in kept:
         hit = replace(hits[cid], score=round(score[cid], 6))
         hit.explain = explain(cid, c, contrib, s)
+        if reranked and cid in reranked:
+            hit.explain["rerank"] = reranked[cid]
         hit.ranks = {name: e["rank"] for name, e in hit.explain.items() if name in RETRIEVERS}
         out.append(hit)
     return out

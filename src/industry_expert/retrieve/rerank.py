@@ -1,0 +1,121 @@
+"""Reranking the hybrid's best candidates by late interaction: ColBERT-style MaxSim over the
+embedder's own contextual token vectors, fused with the hybrid score.
+
+No cross-encoder weights exist offline; the bundled all-MiniLM-L6-v2 already computes one vector
+per token before mean pooling, and matching each query token to its best chunk token recovers
+exact-term evidence that the pooled vector blurs while keeping the encoder's paraphrase
+tolerance. Measured on seven question sets in bench/results/rerank_experiments.md.
+
+``token_vectors`` runs the encoder (one thread for a query-sized call); ``maxsim`` and
+``rerank`` are pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from industry_expert.errors import ConfigError
+from industry_expert.kb import KnowledgeBase
+from industry_expert.retrieve.fusion import normalize_scores
+
+T = TypeVar("T")
+SPECIAL = frozenset({"[CLS]", "[SEP]", "[PAD]", "[UNK]", "<s>", "</s>", "<pad>"})
+BATCH = 16
+
+
+@dataclass
+class TokenVectors:
+    """One text through the encoder: a unit vector per token, the tokens and their character
+    offsets in the text, and the unit mean of the token outputs (the text's dense vector)."""
+
+    vectors: np.ndarray
+    tokens: list[str]
+    offsets: list[tuple[int, int]]
+    pooled: np.ndarray
+
+    def content(self) -> np.ndarray:
+        """The rows that carry text: no special tokens, no punctuation-only tokens."""
+        keep = [i for i, t in enumerate(self.tokens) if t not in SPECIAL and any(c.isalnum() for c in t)]
+        if not keep:
+            keep = [i for i, t in enumerate(self.tokens) if t not in SPECIAL] or [0]
+        return self.vectors[keep]
+
+
+def has_token_vectors(embedder: Any) -> bool:
+    """Whether ``embedder`` can give its token vectors (the local ONNX embedder can)."""
+    return hasattr(embedder, "tokenizer") and hasattr(embedder, "session")
+
+
+def token_vectors(embedder: Any, texts: Sequence[str], threads: int = 1) -> list[TokenVectors]:
+    """Encode ``texts`` with the KB's ONNX embedder (``embedder: minilm``), keeping the token
+    outputs that its sentence vector averages."""
+    if not has_token_vectors(embedder):
+        raise ConfigError(
+            f"reranking needs token vectors from the local ONNX embedder; '{getattr(embedder, 'id', embedder)}' has none"
+        )
+    sess = embedder.session(threads)
+    names = {i.name for i in sess.get_inputs()}
+    out: list[TokenVectors] = []
+    for start in range(0, len(texts), BATCH):
+        encs = embedder.tokenizer.encode_batch(list(texts[start : start + BATCH]))
+        ids = np.zeros((len(encs), max(len(e.ids) for e in encs)), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, e in enumerate(encs):
+            ids[row, : len(e.ids)], mask[row, : len(e.ids)] = e.ids, e.attention_mask
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = sess.run(None, {k: v for k, v in feeds.items() if k in names})[0]
+        out += [_one(hidden[row, : len(e.ids)], e) for row, e in enumerate(encs)]
+    return out
+
+
+def _one(raw: np.ndarray, enc: Any) -> TokenVectors:
+    raw = raw.astype(np.float32)
+    unit = raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
+    pooled = raw.mean(axis=0)
+    return TokenVectors(
+        unit, list(enc.tokens), list(enc.offsets), pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+    )
+
+
+def maxsim(query: np.ndarray, doc: np.ndarray) -> float:
+    """Mean over the query's token vectors of the best cosine with any of the document's."""
+    return float((query @ doc.T).max(axis=1).mean())
+
+
+def rerank(
+    ranked: Sequence[tuple[T, float]], signal: Sequence[float], weight: float
+) -> list[tuple[T, float]]:
+    """The first ``len(signal)`` items reordered by ``z(fused score) + weight * z(signal)``
+    (z: per-query standardisation over those items; ``weight`` inf: the signal alone); the rest
+    keep their order after them."""
+    n = len(signal)
+    top, rest = list(ranked[:n]), list(ranked[n:])
+    if n < 2 or weight == 0:
+        return list(ranked)
+    sig = normalize_scores(signal, "zscore")
+    score = sig if np.isinf(weight) else normalize_scores([s for _, s in top], "zscore") + weight * sig
+    order = sorted(range(n), key=lambda j: (-score[j], j))
+    return [(top[j][0], float(score[j])) for j in order] + rest
+
+
+def maxsim_scores(embedder: Any, query: str, passages: Sequence[str]) -> list[float]:
+    """MaxSim of ``query`` against each passage, every passage encoded now (one thread)."""
+    q, *docs = token_vectors(embedder, [query, *passages])
+    qv = q.content()
+    return [maxsim(qv, d.content()) for d in docs]
+
+
+def rerank_kb(
+    kb: KnowledgeBase, query: str, ranked: Sequence[tuple[int, float]], n: int, weight: float
+) -> tuple[list[tuple[int, float]], dict[int, float]]:
+    """The fused ranking with its best ``n`` chunks reranked by MaxSim (encoded now: about 35 ms
+    per chunk on one thread; bench/results/rerank_experiments.md), and each one's MaxSim."""
+    ids = [cid for cid, _ in ranked[:n]]
+    hits = kb.store.hits(ids)
+    texts = [f"{hits[c].section}\n{hits[c].text}" if hits[c].section else hits[c].text for c in ids]
+    sims = maxsim_scores(kb.embedder, query, texts)
+    return rerank(ranked, sims, weight), dict(zip(ids, sims, strict=True))

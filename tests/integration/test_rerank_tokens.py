@@ -1,0 +1,113 @@
+"""Late-interaction reranking with the bundled embedder's own token vectors (real ONNX model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.conftest import SAMPLE
+
+from industry_expert.config import RetrieveSettings
+from industry_expert.models.onnx_embedder import bundled_onnx
+from industry_expert.retrieve.rerank import maxsim_scores, token_vectors
+
+pytestmark = pytest.mark.slow
+
+
+def test_token_vectors_are_the_ones_the_dense_vector_averages() -> None:
+    embedder = bundled_onnx()
+    texts = ["How tight is the impeller nut on the KF-340?", "Seal kit SK-12 fits both pumps. " * 30]
+    encoded = token_vectors(embedder, texts)
+    dense = embedder.embed_batch(texts)
+    for enc, vec in zip(encoded, dense):
+        assert float(enc.pooled @ vec) > 0.99999  # same encoder pass, same mean pooling
+        assert enc.tokens[0] == "[CLS]" and enc.tokens[-1] == "[SEP]"
+        assert np.allclose(np.linalg.norm(enc.vectors, axis=1), 1, atol=1e-5)
+        assert len(enc.content()) < len(enc.tokens)  # special tokens and "?"/"." left out
+    assert len(encoded[1].tokens) == embedder.max_tokens  # truncated like the dense vector
+
+
+def test_maxsim_prefers_the_passage_with_the_query_terms() -> None:
+    passages = [
+        "Pump maintenance schedule: inspect the bearings every 500 hours and log the result.",
+        "Tighten the impeller nut of the KF-340 to 45 Nm; use a new lock washer each time.",
+        "Our offices are closed on public holidays; support tickets are answered the next day.",
+    ]
+    scores = maxsim_scores(bundled_onnx(), "What torque does the KF-340 impeller nut take?", passages)
+    assert int(np.argmax(scores)) == 1
+    assert scores[1] - max(scores[0], scores[2]) > 0.05, scores
+
+
+def test_rerank_kb_reorders_only_the_top_of_a_real_kb(tmp_path: Path) -> None:
+    from industry_expert.ingest.pipeline import ingest
+    from industry_expert.kb import KnowledgeBase
+    from industry_expert.retrieve.hybrid import fuse, gather
+    from industry_expert.retrieve.rerank import rerank_kb
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, body in enumerate(
+        [
+            "The KF-340 impeller nut is tightened to 45 Nm with a new lock washer.",
+            "Bearings are inspected every 500 hours; log the result in the pump book.",
+            "The support desk answers tickets on working days before noon.",
+            "Seal kit SK-12 fits the KF-340 and the KF-360 pumps.",
+        ]
+    ):
+        (data / f"doc{i}.md").write_text(f"# Note {i}\n\n{body}\n", encoding="utf-8")
+    assert ingest([str(data)], tmp_path / "kb").ok
+    with KnowledgeBase.open(tmp_path / "kb") as kb:
+        query = "What torque for the KF-340 impeller nut?"
+        ranked, _ = fuse(gather(kb, query, 10), RetrieveSettings())
+        out, sims = rerank_kb(kb, query, ranked, 3, 3.0)
+        assert sorted(sims) == sorted(c for c, _ in ranked[:3]) == sorted(c for c, _ in out[:3])
+        assert out[3:] == ranked[3:]
+        assert kb.store.hits([out[0][0]])[out[0][0]].text.startswith("The KF-340 impeller nut")
+
+
+def test_retrieve_reranks_the_fused_top_by_default_and_explains_it(sample_kb: Path) -> None:
+    """The default ``rerank: auto`` reorders only the fused ranking's best ``rerank_depth`` chunks
+    (each hit says its fused rank and MaxSim), changes some rankings of the sample's questions,
+    and ``rerank: none`` gives the plain fused order."""
+    import json
+
+    from industry_expert.kb import KnowledgeBase
+    from industry_expert.retrieve.hybrid import fuse, gather, retrieve
+
+    questions = [
+        json.loads(x)["question"] for x in (SAMPLE / "questions.jsonl").read_text().splitlines()[:25]
+    ]
+    s, off = RetrieveSettings(rerank_depth=6), RetrieveSettings(rerank="none")
+    changed = 0
+    with KnowledgeBase.open(sample_kb) as kb:
+        for q in questions:
+            hits, plain = retrieve(kb, q, 5, settings=s), retrieve(kb, q, 5, settings=off)
+            fused = [cid for cid, _ in fuse(gather(kb, q, s.candidates), s)[0]]
+            assert all("rerank" not in h.explain for h in plain)
+            assert "rerank" in hits[0].explain  # (a near-duplicate collapsed can bring in #7+)
+            for h in (h for h in hits if "rerank" in h.explain):
+                rr = h.explain["rerank"]
+                assert rr["fused_rank"] <= 6 and fused[rr["fused_rank"] - 1] == h.chunk_id
+                assert -1 <= rr["maxsim"] <= 1 and rr["weight"] == 3.0
+            changed += [h.chunk_id for h in hits] != [h.chunk_id for h in plain]
+    assert changed >= 3, changed
+
+
+def test_rerank_maxsim_needs_token_vectors_and_auto_skips(tiny_st_model: Path, tmp_path: Path) -> None:
+    from industry_expert.config import Settings
+    from industry_expert.errors import ConfigError
+    from industry_expert.ingest.pipeline import ingest
+    from industry_expert.kb import KnowledgeBase
+    from industry_expert.retrieve.hybrid import retrieve
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(3):
+        (data / f"n{i}.md").write_text(f"# Note {i}\n\nPump note number {i} about seals.\n", encoding="utf-8")
+    assert ingest([str(data)], tmp_path / "kb", Settings(embedder=f"st:{tiny_st_model}")).ok
+    with KnowledgeBase.open(tmp_path / "kb") as kb:
+        hits = retrieve(kb, "pump seals", 3)  # auto: this embedder gives no token vectors
+        assert hits and all("rerank" not in h.explain for h in hits)
+        with pytest.raises(ConfigError, match="rerank: maxsim needs token vectors"):
+            retrieve(kb, "pump seals", 3, settings=RetrieveSettings(rerank="maxsim"))
