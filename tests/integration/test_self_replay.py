@@ -28,9 +28,13 @@ def test_replayed_questions_are_answered_by_the_base_model(tmp_path: Path) -> No
     from industry_expert.models.generators import load_generator
 
     data = tmp_path / "train.jsonl"
-    data.write_text("".join(TRAIN.read_text(encoding="utf-8").splitlines(keepends=True)[:8]), encoding="utf-8")
+    data.write_text(
+        "".join(TRAIN.read_text(encoding="utf-8").splitlines(keepends=True)[:8]), encoding="utf-8"
+    )
     out = tmp_path / "mixed.jsonl"
-    r = CliRunner().invoke(main, ["data", "mix", str(data), "--out", str(out), "--answers", "model", "--json"])
+    r = CliRunner().invoke(
+        main, ["data", "mix", str(data), "--out", str(out), "--answers", "model", "--json"]
+    )
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
     assert report["answers"] == "model" and report["answered_by"] == "smollm2" and report["replay"] == 2
