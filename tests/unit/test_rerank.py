@@ -50,3 +50,12 @@ def test_an_embedder_without_token_vectors_is_refused_in_one_line() -> None:
 
     with pytest.raises(ConfigError, match="openai:text-embedding-3-small"):
         token_vectors(Remote(), ["q"])
+
+
+def test_items_below_the_reranked_ones_keep_their_order_and_score_lower() -> None:
+    """With more hits than the reranked depth, scores stay best-first across the boundary."""
+    ranked = [(c, s) for c, s in zip("abcdefg", [3.0, 2.5, 2.4, 1.0, 0.9, 0.2, 0.1], strict=True)]
+    out = rerank(ranked, [0.1, 0.9, 0.5, 0.3], 3.0)
+    assert [c for c, _ in out[4:]] == ["e", "f", "g"] and sorted(c for c, _ in out[:4]) == list("abcd")
+    scores = [s for _, s in out]
+    assert scores == sorted(scores, reverse=True)

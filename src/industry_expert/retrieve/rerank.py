@@ -99,7 +99,21 @@ def rerank(
     sig = normalize_scores(signal, "zscore")
     score = sig if np.isinf(weight) else normalize_scores([s for _, s in top], "zscore") + weight * sig
     order = sorted(range(n), key=lambda j: (-score[j], j))
-    return [(top[j][0], float(score[j])) for j in order] + rest
+    return [(top[j][0], float(score[j])) for j in order] + _below(top, rest, sig, weight, score)
+
+
+def _below(
+    top: list[tuple[T, float]], rest: list[tuple[T, float]], sig: np.ndarray, weight: float, score: np.ndarray
+) -> list[tuple[T, float]]:
+    """The items after the reranked ones, in their fused order, scored on the same scale: their
+    fused score standardised like the reranked ones', plus the lowest MaxSim term among those
+    (their own is not computed). So every score is at or below every reranked one's."""
+    fused = np.asarray([s for _, s in top], dtype=np.float64)
+    if np.isinf(weight) or fused.std() == 0:
+        floor = float(score.min())
+        return [(item, floor - 1e-6 * (i + 1)) for i, (item, _) in enumerate(rest)]
+    low = weight * float(sig.min())
+    return [(item, float((s - fused.mean()) / fused.std() + low)) for item, s in rest]
 
 
 def maxsim_scores(embedder: Any, query: str, passages: Sequence[str]) -> list[float]:
