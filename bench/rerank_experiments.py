@@ -63,6 +63,7 @@ from industry_expert.retrieve.rerank import (  # noqa: E402
     token_vectors,
 )
 from industry_expert.store.text_query import STOP_WORDS  # noqa: E402
+from industry_expert.types import section_text  # noqa: E402
 
 TOP = 20
 """Hybrid candidates reranked per query."""
@@ -165,7 +166,7 @@ class ChunkRep:
 
 def chunk_text(hit: Any) -> str:
     """What was embedded for the chunk (``Chunk.embed_text``: section path, then the text)."""
-    return f"{hit.section}\n{hit.text}" if hit.section else hit.text
+    return section_text(hit.section, hit.text)
 
 
 def chunk_reps(kb: KnowledgeBase, ids: list[int]) -> dict[int, ChunkRep]:

@@ -6,6 +6,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+def section_text(section: str, text: str) -> str:
+    """A chunk as the embedder sees it: its section path, then its text."""
+    return f"{section}\n{text}" if section else text
+
+
 @dataclass
 class Block:
     """A structural unit of a parsed document (heading, paragraph, list item, table rows)."""
@@ -47,7 +52,7 @@ class Chunk:
 
     def embed_text(self) -> str:
         """What is embedded and indexed: the section path travels with the text."""
-        return f"{self.section}\n{self.text}" if self.section else self.text
+        return section_text(self.section, self.text)
 
 
 @dataclass

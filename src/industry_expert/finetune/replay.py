@@ -50,8 +50,12 @@ class MixReport:
         return asdict(self)
 
 
+def _asked(e: Example) -> str:
+    return " ".join(m["content"] for m in e.messages if m["role"] == "user").strip()
+
+
 def _question(e: Example) -> str:
-    return " ".join(m["content"] for m in e.messages if m["role"] == "user").strip().lower()
+    return _asked(e).lower()
 
 
 def self_answered(general: list[Example], base: str) -> list[Example]:
@@ -68,8 +72,7 @@ def self_answered(general: list[Example], base: str) -> list[Example]:
     settings = AnswerSettings(max_tokens=SELF_MAX_TOKENS)
     out = []
     for e in tqdm(general, desc=f"answering with {base}", unit="question", leave=False):
-        question = " ".join(m["content"] for m in e.messages if m["role"] == "user").strip()
-        answer = ask(question, None, gen, settings=settings).answer.strip()
+        answer = ask(_asked(e), None, gen, settings=settings).answer.strip()
         if answer:
             asked = [m for m in e.messages if m["role"] != "assistant"]
             out.append(Example([*asked, {"role": "assistant", "content": answer}], e.line, e.meta))

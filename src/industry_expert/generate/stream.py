@@ -225,11 +225,14 @@ def _complete(rest: list[str], run: _Run, s: AnswerSettings) -> list[str]:
         return rest
     if run.stopped == "loop":
         return rest[:-1]
-    cut = run.timings.get("completion_tokens", 0) >= s.max_tokens - 1
-    if cut and not _TERMINAL.search(rest[-1]):
+    if _reached_limit(run, s) and not _TERMINAL.search(rest[-1]):
         run.stopped = "length"
         return rest[:-1]
     return rest
+
+
+def _reached_limit(run: _Run, s: AnswerSettings) -> bool:
+    return run.timings.get("completion_tokens", 0) >= s.max_tokens - 1
 
 
 def stream_from_passages(
@@ -293,7 +296,7 @@ def _alone(
             shown += text
             yield Sentence(text)
     rest = splitter.finish()  # a sentence cut by the token limit stays: it is the model's own
-    if run.stopped != "loop" and run.timings.get("completion_tokens", 0) >= s.max_tokens - 1:
+    if run.stopped != "loop" and _reached_limit(run, s):
         run.stopped = "length"
     for segment in rest[:-1] if run.stopped == "loop" else rest:
         text = (" " if shown else "") + " ".join(segment.split())

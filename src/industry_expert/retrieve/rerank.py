@@ -21,6 +21,7 @@ import numpy as np
 from industry_expert.errors import ConfigError
 from industry_expert.kb import KnowledgeBase
 from industry_expert.retrieve.fusion import normalize_scores
+from industry_expert.types import section_text
 
 T = TypeVar("T")
 SPECIAL = frozenset({"[CLS]", "[SEP]", "[PAD]", "[UNK]", "<s>", "</s>", "<pad>"})
@@ -130,6 +131,6 @@ def rerank_kb(
     per chunk on one thread; bench/results/rerank_experiments.md), and each one's MaxSim."""
     ids = [cid for cid, _ in ranked[:n]]
     hits = kb.store.hits(ids)
-    texts = [f"{hits[c].section}\n{hits[c].text}" if hits[c].section else hits[c].text for c in ids]
+    texts = [section_text(hits[c].section, hits[c].text) for c in ids]
     sims = maxsim_scores(kb.embedder, query, texts)
     return rerank(ranked, sims, weight), dict(zip(ids, sims, strict=True))

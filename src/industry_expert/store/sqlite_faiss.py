@@ -307,10 +307,7 @@ class SQLiteFaissStore:
         if total <= PRUNE_DF or len(query_terms) <= 2:
             return query_terms
         limit = max(PRUNE_DF, 0.02 * total)
-        df = dict.fromkeys(query_terms, 0)
-        for rowid, _, count in self._vocab(query_terms, common_only=True):
-            term = query_terms[rowid - 1]
-            df[term] = max(df[term], count)
+        df = self._term_counts(query_terms, common_only=True)
         rare = [t for t in query_terms if df[t] <= limit]
         return rare if len(rare) >= 2 else sorted(query_terms, key=df.__getitem__)[:2]
 
@@ -337,13 +334,17 @@ class SQLiteFaissStore:
             self._vocab_memo = (key, rows)
         return rows
 
+    def _df_snapshot(self) -> tuple[int, bool]:
+        """The chunk count the common terms' counts were taken at (0: never), and whether the KB
+        is still within ``DF_SNAPSHOT_DRIFT`` of it."""
+        row = self.con.execute("SELECT value FROM meta WHERE key='term_df_chunks'").fetchone()
+        taken = int(row[0]) if row else 0
+        return taken, bool(taken) and abs(self._chunk_count() - taken) / taken <= DF_SNAPSHOT_DRIFT
+
     def _df_snapshot_fresh(self) -> bool:
         gen = self.generation()
         if self._df_fresh[0] != gen:
-            row = self.con.execute("SELECT value FROM meta WHERE key='term_df_chunks'").fetchone()
-            taken = int(row[0]) if row else 0
-            drift = abs(self._chunk_count() - taken) / taken if taken else 1.0
-            self._df_fresh = (gen, drift <= DF_SNAPSHOT_DRIFT)
+            self._df_fresh = (gen, self._df_snapshot()[1])
         return self._df_fresh[1]
 
     def _take_df_snapshot(self) -> None:
@@ -351,11 +352,8 @@ class SQLiteFaissStore:
         whole vocabulary at 1M chunks), taken again once the KB has grown or shrunk by more than
         ``DF_SNAPSHOT_DRIFT``."""
         total = self._chunk_count()
-        row = self.con.execute("SELECT value FROM meta WHERE key='term_df_chunks'").fetchone()
-        taken = int(row[0]) if row else 0
-        if total <= PRUNE_DF and not taken:
-            return
-        if taken and abs(total - taken) / taken <= DF_SNAPSHOT_DRIFT:
+        taken, fresh = self._df_snapshot()
+        if fresh or (total <= PRUNE_DF and not taken):
             return
         with self._tx():
             self.con.execute("DELETE FROM term_df")
@@ -370,12 +368,15 @@ class SQLiteFaissStore:
             )
         self._df_fresh = (-1, False)
 
-    def term_frequencies(self, query: str) -> tuple[dict[str, int], int]:
-        words = terms(query)
+    def _term_counts(self, words: list[str], common_only: bool = False) -> dict[str, int]:
+        """Chunks containing each query word (its most common indexed token)."""
         df = dict.fromkeys(words, 0)
-        for position, _, count in self._vocab(words) if words else []:
+        for position, _, count in self._vocab(words, common_only) if words else []:
             df[words[position - 1]] = max(df[words[position - 1]], count)
-        return df, self._chunk_count()
+        return df
+
+    def term_frequencies(self, query: str) -> tuple[dict[str, int], int]:
+        return self._term_counts(terms(query)), self._chunk_count()
 
     def _chunk_count(self) -> int:
         gen = self.generation()
