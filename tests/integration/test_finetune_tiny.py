@@ -163,3 +163,29 @@ def test_merge_equals_adapter_and_ask_uses_the_adapter(
     alone = ask("What is the Blue Flush?", None, gen, settings=AskSettings(max_tokens=8))
     grounded = ask("What is the Blue Flush?", sample_kb, gen, settings=AskSettings(k=2, max_tokens=8))
     assert alone.model == grounded.model == gen.id and grounded.passages
+
+
+def test_bf16_on_the_cpu_computes_in_bf16_and_learns_the_same(
+    tiny_phi3: Path, chat_data: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        with pytest.raises(ModelError, match="AVX512-BF16"):
+            finetune(chat_data, tmp_path / "bf16", _settings(tiny_phi3, "lora", precision="bf16"))
+        auto = finetune(
+            chat_data, tmp_path / "auto", _settings(tiny_phi3, "lora", epochs=1, precision="auto")
+        )
+        assert auto.precision == "fp32"
+        return
+    fp32 = finetune(chat_data, tmp_path / "fp32", _settings(tiny_phi3, "lora"))
+    bf16 = finetune(chat_data, tmp_path / "bf16", _settings(tiny_phi3, "lora", precision="bf16"))
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    # bf16 rounding changes every loss a little (so autocast did run) and the run learns alike
+    assert bf16.losses != fp32.losses
+    assert bf16.losses[0] == pytest.approx(fp32.losses[0], rel=0.02)
+    assert bf16.losses[-1] < bf16.losses[0] * 0.5
+    from safetensors.torch import load_file
+
+    weights = load_file(str(tmp_path / "bf16" / "adapter_model.safetensors"))
+    assert {w.dtype for w in weights.values()} == {torch.float32}  # only the arithmetic was bf16

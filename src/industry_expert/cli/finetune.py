@@ -8,7 +8,7 @@ import click
 
 from industry_expert.cli.config import config_option, load_settings, setting_options
 from industry_expert.cli.output import DefaultCommandGroup, print_json
-from industry_expert.outputs import check_out_dir, check_out_file
+from industry_expert.outputs import check_out_dir, check_out_file, check_out_gguf
 
 
 @click.group("data")
@@ -171,6 +171,7 @@ def finetune_group() -> None:
         "lora_alpha",
         "max_seq_len",
         "batching",
+        "precision",
         "seed",
     ],
 )
@@ -203,7 +204,7 @@ def train_cmd(
         return
     click.echo(
         f"{r.method} on {r.base}: {r.steps} steps, {r.epochs_done} epochs, {r.trained_tokens} trained "
-        f"tokens in {r.seconds:.0f} s ({r.tokens_per_s:.0f} tokens/s)\n"
+        f"tokens in {r.seconds:.0f} s ({r.tokens_per_s:.0f} tokens/s, {r.precision})\n"
         f"schedule: {r.schedule['reason']}"
         + (
             f"; stopped early, weights of epoch {r.schedule['best_epoch']} kept"
@@ -214,6 +215,27 @@ def train_cmd(
         f"peak RSS {r.peak_rss_mb:.0f} MB, frozen base weights {r.base_weight_mb:.0f} MB, "
         f"{r.trainable_params:,} trainable parameters\nadapter: {r.out}"
     )
+
+
+@finetune_group.command("export")
+@click.argument("adapter", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The adapter GGUF to write.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+@click.option("--json", "as_json", is_flag=True)
+def export_cmd(adapter: str, out: str, overwrite: bool, as_json: bool) -> None:
+    """Write a LoRA adapter as a GGUF adapter (f16, a few MB) that llama.cpp applies at run time:
+    'expert ask --adapter FILE.gguf' (on the bundled model or any GGUF of the same base)."""
+    from industry_expert.finetune.merge import export_lora_gguf
+
+    if not out.lower().endswith(".gguf"):
+        raise click.BadParameter("must end in .gguf", param_hint="--out")
+    check_out_gguf(out, overwrite)
+    path = export_lora_gguf(adapter, out)
+    size_mb = path.stat().st_size / 1048576
+    if as_json:
+        print_json({"adapter": adapter, "gguf": str(path), "size_mb": round(size_mb, 2)})
+    else:
+        click.echo(f"GGUF adapter: {path} ({size_mb:.1f} MB)\nuse: expert ask --adapter {path} ...")
 
 
 @finetune_group.command("merge")

@@ -21,6 +21,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from industry_expert.errors import ModelError
 from industry_expert.finetune.encode import IGNORE
 
 STATE = "state.json"
@@ -32,6 +33,32 @@ def accelerator() -> Any:
     from accelerate import Accelerator
 
     return Accelerator()
+
+
+def cpu_bf16(precision: str, device: str) -> bool:
+    """Whether forward passes run under bf16 autocast: ``precision`` bf16 or auto, on the CPU, where
+    the CPU does bf16 arithmetic itself (AVX512-BF16 or AMX). Elsewhere oneDNN emulates it, slower
+    than fp32, so ``bf16`` is refused there and ``auto`` stays fp32. (Our own autocast, not
+    accelerate's ``mixed_precision``: that one is fixed once per process.) On a GPU the base
+    weights already are bf16 (finetune.base.compute_dtype)."""
+    import torch
+
+    if precision == "fp32" or device != "cpu":
+        return False
+    ok = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if precision == "bf16" and not ok:
+        raise ModelError(
+            "precision: bf16 needs a CPU with AVX512-BF16 or AMX; this one has neither: use fp32"
+        )
+    return ok
+
+
+def forward(model: Any, batch: dict[str, Any], bf16: bool) -> Any:
+    """``model(**batch)``, under CPU bf16 autocast when ``bf16`` (the backward follows its dtypes)."""
+    import torch
+
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        return model(**batch)
 
 
 def answer_tokens(batch: dict[str, Any]) -> int:
@@ -47,7 +74,9 @@ def steps(micro: Iterator[dict[str, Any]], per_step: int, skip: int) -> Iterator
         yield group
 
 
-def train_step(acc: Any, model: Any, optim: Any, group: list[dict[str, Any]]) -> tuple[float, int]:
+def train_step(
+    acc: Any, model: Any, optim: Any, group: list[dict[str, Any]], bf16: bool = False
+) -> tuple[float, int]:
     """One optimizer step over ``group`` (every process passes the same group). Returns the mean
     token loss over the whole step (reduced across processes) and the step's trained tokens."""
     import torch
@@ -62,7 +91,7 @@ def train_step(acc: Any, model: Any, optim: Any, group: list[dict[str, Any]]) ->
         batch = {k: v.to(acc.device) for k, v in (mine[j] if real else group[0]).items()}
         n = answer_tokens(batch)
         with nullcontext() if j == slots - 1 else acc.no_sync(model):
-            out = model(**batch)
+            out = forward(model, batch, bf16)
             summed = out.loss * n if n else out.logits.sum() * 0.0
             weight = world / max(total, 1) if real else 0.0  # DDP averages over processes
             acc.backward(summed * weight)
@@ -75,7 +104,7 @@ def train_step(acc: Any, model: Any, optim: Any, group: list[dict[str, Any]]) ->
     return step_loss, sum(int((b["labels"] != IGNORE).sum()) for b in group)
 
 
-def eval_loss(acc: Any, model: Any, micro: list[dict[str, Any]]) -> float:
+def eval_loss(acc: Any, model: Any, micro: list[dict[str, Any]], bf16: bool = False) -> float:
     """Mean token loss over the eval batches, shared out between processes and reduced."""
     import torch
 
@@ -90,7 +119,7 @@ def eval_loss(acc: Any, model: Any, micro: list[dict[str, Any]]) -> float:
             n = answer_tokens(batch)
             if n:
                 sums += torch.tensor(
-                    [float(inner(**batch).loss) * n, n], device=acc.device, dtype=torch.float64
+                    [float(forward(inner, batch, bf16).loss) * n, n], device=acc.device, dtype=torch.float64
                 )
     inner.train()
     total = acc.reduce(sums, reduction="sum")

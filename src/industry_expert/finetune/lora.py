@@ -44,6 +44,8 @@ class FinetuneReport:
     resumed_from_step: int = 0
     peak_gpu_mb: float = 0.0
     device: str = "cpu"
+    precision: str = "fp32"
+    """Compute precision: ``fp32``, ``bf16`` (CPU autocast) or ``bf16 weights`` (GPU (Q)LoRA)."""
     processes: int = 1
     """Training processes (``accelerate launch --num_processes``); tokens/s counts all of them."""
     schedule: dict[str, Any] = field(default_factory=dict)
@@ -97,6 +99,8 @@ class Run:
     plan: schedule.Plan | None = None
     best: dict[str, Any] | None = None
     """``schedule: auto``: the trainable weights at the best held-out loss so far."""
+    bf16: bool = False
+    """Forward passes under CPU bf16 autocast (``precision``; loop.cpu_bf16)."""
 
     @property
     def per_step(self) -> int:
@@ -178,6 +182,7 @@ def setup(data: str | Path, out: str | Path, s: FinetuneSettings, resume: bool =
     acc = loop.accelerator()
     set_seed(s.seed)
     device = "cpu" if acc.device.type == "cpu" else str(acc.device)
+    bf16 = loop.cpu_bf16(s.precision, device)  # refused before the model loads
     model, base_mb = _model(base, s, model_type, device)
     params = [p for p in model.parameters() if p.requires_grad]
     optim = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
@@ -198,7 +203,7 @@ def setup(data: str | Path, out: str | Path, s: FinetuneSettings, resume: bool =
     state: dict[str, Any] = {"step": 0, "epoch": 0, "batch": 0, "losses": [], "eval_losses": [], "tokens": 0}
     run = Run(s, data, out, base, tokenizer, template, data_report, train, evals, acc, model, optim, sched,
               base_mb, sum(p.numel() for p in params), per_epoch, total, state, t_start=t_start,
-              epochs=epochs, plan=plan)  # fmt: skip
+              epochs=epochs, plan=plan, bf16=bf16)  # fmt: skip
     if resume:
         restored = loop.load_checkpoint(acc, out / "checkpoint")
         if restored is None:
@@ -225,7 +230,7 @@ def fit(run: Run, progress: bool = False, on_step: Callable[[int], None] | None 
     while state["step"] < run.total and state["epoch"] < run.epochs:
         micro = run.batches(run.train, s.seed + state["epoch"])
         for group in loop.steps(micro, run.per_step, state["batch"]):
-            loss, tokens = loop.train_step(acc, run.model, run.optim, group)
+            loss, tokens = loop.train_step(acc, run.model, run.optim, group, run.bf16)
             run.sched.step()
             state["batch"] += len(group)
             state["step"] += 1
@@ -243,7 +248,7 @@ def fit(run: Run, progress: bool = False, on_step: Callable[[int], None] | None 
         if state["batch"] >= run.per_epoch:  # the epoch is complete
             state["epoch"], state["batch"] = state["epoch"] + 1, 0
             evals = list(run.batches(run.evals, s.seed, "bucket"))
-            state["eval_losses"].append(round(loop.eval_loss(acc, run.model, evals), 5))
+            state["eval_losses"].append(round(loop.eval_loss(acc, run.model, evals, run.bf16), 5))
             _early_stop(run)
         loop.save_checkpoint(acc, ckpt, state)
         if state.get("stopped_early"):
@@ -267,6 +272,16 @@ def _early_stop(run: Run) -> None:
         for n, p in trainable:
             p.data.copy_(run.best[n])
         run.state["stopped_early"] = True
+
+
+def _precision(run: Run) -> str:
+    """What the run computed in (FinetuneReport.precision)."""
+    import torch
+
+    if run.acc.device.type != "cpu":
+        gpu_bf16 = base_models.compute_dtype(str(run.acc.device), run.s.method) == torch.bfloat16
+        return "bf16 weights" if gpu_bf16 else "fp32"
+    return "bf16" if run.bf16 else "fp32"
 
 
 def save(run: Run) -> FinetuneReport:
@@ -296,6 +311,7 @@ def save(run: Run) -> FinetuneReport:
         eval_losses=state["eval_losses"],
         resumed_from_step=run.resumed,
         processes=acc.num_processes,
+        precision=_precision(run),
         schedule={
             **(run.plan.to_dict() if run.plan else {"reason": "schedule: fixed"}),
             "stopped_early": bool(state.get("stopped_early")),
