@@ -83,13 +83,15 @@ def main() -> None:
         "--overwrite",
     )
     run("finetune", RAFT, "--out", GROUNDED, "--config", "configs/smollm2-cpu-raft.yaml")
+    # as a GGUF LoRA: llama.cpp applies it to the bundled Q4_1 model, the engine RAG answers with
+    run("finetune", "export", GROUNDED, "--out", f"{GROUNDED}.gguf", "--overwrite")
     run(
         "eval",
         "examples/kestrel/questions.jsonl",
         "--kb",
         KB,
         "--adapter",
-        GROUNDED,
+        f"{GROUNDED}.gguf",
         "--out",
         "demo_out/eval-finetune",
         "--limit",

@@ -78,6 +78,16 @@ def check_out_dir(folder: str | os.PathLike[str], kind: str, overwrite: bool = F
     )
 
 
+def check_out_gguf(file: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    """Refuse to replace an existing file unless ``overwrite`` (and never a folder)."""
+    path = Path(file)
+    if path.is_dir():
+        raise OutputExistsError(f"{path}: --out must be a file, and a folder is there")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
+    return path
+
+
 def check_out_file(file: str | os.PathLike[str], overwrite: bool = False) -> Path:
     """Refuse to replace an existing file that is not JSON Lines (what the tool writes to a file
     ``--out``: generated questions or training data), unless ``overwrite``."""

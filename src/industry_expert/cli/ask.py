@@ -23,8 +23,9 @@ model_options = [
     setting_options("answer", ["model"]),
     click.option(
         "--adapter",
-        type=click.Path(exists=True, file_okay=False),
-        help="A PEFT adapter directory (fine-tuned with 'expert finetune').",
+        type=click.Path(exists=True),
+        help="A PEFT adapter directory ('expert finetune'), or its GGUF ('expert finetune export'), "
+        "which llama.cpp applies to the bundled model or the --model GGUF.",
     ),
 ]
 

@@ -69,7 +69,11 @@ def print_summary(report) -> None:  # type: ignore[no-untyped-def]
 @eval_group.command("run")
 @click.argument("questions", type=click.Path(exists=True, dir_okay=False))
 @click.option("--kb", "kb_path", type=click.Path(file_okay=False))
-@click.option("--adapter", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--adapter",
+    type=click.Path(exists=True),
+    help="A PEFT adapter directory or its GGUF (expert finetune export).",
+)
 @setting_options("answer", ["model", *ANSWER_FLAGS], {"k": ["-k"]})
 @config_option
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Report directory.")

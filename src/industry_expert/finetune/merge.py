@@ -34,7 +34,15 @@ class MergeReport:
         return asdict(self)
 
 
-__all__ = ["MergeReport", "adapter_manifest", "converter_dir", "export_gguf", "load_merged", "merge"]
+__all__ = [
+    "MergeReport",
+    "adapter_manifest",
+    "converter_dir",
+    "export_gguf",
+    "export_lora_gguf",
+    "load_merged",
+    "merge",
+]
 
 
 def llama_cpp_version() -> str:
@@ -91,29 +99,41 @@ def converter_dir() -> Path:
     return src / "vendor" / "llama.cpp"
 
 
+def _convert(script: str, args: list[str]) -> None:
+    """One of llama.cpp's converter scripts, in a subprocess, its last error line on failure."""
+    tools = converter_dir()
+    env = {**os.environ, "PYTHONPATH": str(tools / "gguf-py")}
+    proc = subprocess.run(
+        [sys.executable, str(tools / script), *args], capture_output=True, text=True, env=env
+    )
+    if proc.returncode != 0:
+        raise ModelError(f"GGUF conversion failed: {proc.stderr.strip().splitlines()[-1:]}")
+
+
+def export_lora_gguf(adapter: str | Path, out: str | Path) -> Path:
+    """The LoRA adapter as a GGUF adapter file (f16, a few MB) that llama.cpp applies at run time on
+    the base GGUF (``expert ask --adapter FILE.gguf``). Unlike ``merge --gguf``, the update is not
+    folded into weights that are then quantized: a 4-bit quantizer rounds a small LoRA update away
+    (bench/grounded_adapter.py measured it)."""
+    manifest = adapter_manifest(adapter)
+    if manifest["kind"] != "peft-adapter":
+        raise ModelError(f"{adapter}: a {manifest['kind']} has no LoRA to export; use 'merge --gguf'")
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    base = base_models.resolve_base(manifest["base"])
+    _convert(
+        "convert_lora_to_gguf.py", [str(adapter), "--base", base, "--outfile", str(tmp), "--outtype", "f16"]
+    )
+    tmp.replace(out)
+    return out
+
+
 def export_gguf(merged: Path, out: Path, quant: str = "q4_k_m") -> list[Path]:
     """f16 GGUF via convert_hf_to_gguf.py, then a quantized copy via llama.cpp's quantizer."""
     if quant not in QUANT_TYPES:
         raise ModelError(f"unknown quantization '{quant}' (choose {', '.join(QUANT_TYPES)})")
-    tools = converter_dir()
     f16 = out / "model-f16.gguf"
-    env = {**os.environ, "PYTHONPATH": str(tools / "gguf-py")}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(tools / "convert_hf_to_gguf.py"),
-            str(merged),
-            "--outfile",
-            str(f16),
-            "--outtype",
-            "f16",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if proc.returncode != 0:
-        raise ModelError(f"GGUF conversion failed: {proc.stderr.strip().splitlines()[-1:]}")
+    _convert("convert_hf_to_gguf.py", [str(merged), "--outfile", str(f16), "--outtype", "f16"])
     import llama_cpp
 
     quantized = out / f"model-{quant}.gguf"

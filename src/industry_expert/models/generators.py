@@ -21,29 +21,41 @@ def generate(gen: Generator, messages: Messages, **kwargs: object) -> str:
     return "".join(gen.stream(messages, **kwargs))  # type: ignore[arg-type]
 
 
+def is_gguf_adapter(adapter: str | None) -> bool:
+    """A LoRA adapter in GGUF (``expert finetune export``), applied by llama.cpp at run time."""
+    return bool(adapter) and str(adapter).lower().endswith(".gguf")
+
+
 def _bundled(_: str, adapter: str | None) -> Generator:
-    if adapter:  # a PEFT adapter trained on the bundled model runs on its HF checkpoint
+    from industry_expert.models.llamacpp import LlamaCppGenerator, bundled_gguf
+
+    if adapter and not is_gguf_adapter(adapter):  # a PEFT adapter runs on the HF checkpoint
         from industry_expert.models.hf import HFGenerator
 
         return HFGenerator.from_adapter(adapter)
-    from industry_expert.models.llamacpp import LlamaCppGenerator, bundled_gguf
-
-    return LlamaCppGenerator(bundled_gguf())
+    return LlamaCppGenerator(bundled_gguf(), lora_path=adapter)
 
 
 def _gguf(arg: str, adapter: str | None) -> Generator:
     from industry_expert.models.llamacpp import LlamaCppGenerator
 
-    if adapter:
+    if adapter and not is_gguf_adapter(adapter):
         raise ConfigError(
-            "a PEFT adapter cannot be applied to a GGUF model: run 'expert finetune merge "
-            "ADAPTER --out DIR --gguf' and pass the merged GGUF to --model"
+            "a PEFT adapter cannot be applied to a GGUF model: run 'expert finetune export "
+            "ADAPTER --out lora.gguf' and pass that file to --adapter (or 'expert finetune merge "
+            "ADAPTER --out DIR --gguf' and pass the merged GGUF to --model)"
         )
-    return LlamaCppGenerator(Path(arg))
+    return LlamaCppGenerator(Path(arg), lora_path=adapter)
 
 
 def _hf(arg: str, adapter: str | None) -> Generator:
     from industry_expert.models.hf import HFGenerator
+
+    if is_gguf_adapter(adapter):
+        raise ConfigError(
+            "a GGUF adapter runs on llama.cpp: use it with the bundled model or a .gguf --model, "
+            "or pass the PEFT adapter directory to an hf: model"
+        )
 
     return HFGenerator(arg, adapter=adapter)
 

@@ -42,6 +42,8 @@ class LlamaCppGenerator:
         self, path: Path, n_ctx: int | None = None, lora_path: str | None = None, seed: int = 0
     ) -> None:
         check_gguf(path)
+        if lora_path:
+            check_gguf(Path(lora_path))
         from llama_cpp import Llama
 
         threads = num_threads()
@@ -56,7 +58,8 @@ class LlamaCppGenerator:
                 **kwargs,
             )
         except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"{path}: llama.cpp could not load the model: {exc}") from exc
+            what = f"{path} with the adapter {lora_path}" if lora_path else str(path)
+            raise ModelError(f"{what}: llama.cpp could not load the model: {exc}") from exc
         meta = self.llm.metadata
         arch = meta.get("general.architecture", "")
         template = meta.get("tokenizer.chat_template") or FALLBACK_BY_ARCHITECTURE.get(arch)
