@@ -210,9 +210,9 @@ class _Job:
     @staticmethod
     def _part(src: Source) -> str:
         if src.query:
-            from industry_expert.ingest.sqlite import _short_hash
+            from industry_expert.ingest.sqlite import short_hash
 
-            return f"query:{_short_hash(src.query)}"
+            return f"query:{short_hash(src.query)}"
         return f"table:{src.table}" if src.table else ""
 
     def _parse(self, src: Source) -> list[Parsed]:

@@ -44,7 +44,7 @@ def load(path: Path, table: str | None = None, query: str | None = None) -> list
         con = _connect(path)
         try:
             if query:
-                doc = _document(con, query, f"query:{_short_hash(query)}", "query", path)
+                doc = _document(con, query, f"query:{short_hash(query)}", "query", path)
                 if not doc.blocks:
                     raise LoadError("the query returned no rows (nothing to ingest)")
                 return [doc]
@@ -101,5 +101,6 @@ def _document(con: sqlite3.Connection, sql: str, part: str, name: str, path: Pat
     )
 
 
-def _short_hash(text: str) -> str:
+def short_hash(text: str) -> str:
+    """A query document's id part: the same SQL gives the same id on every ingest."""
     return hashlib.sha256(text.encode()).hexdigest()[:12]
