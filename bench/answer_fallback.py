@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import DATA, OUT, QUESTIONS, ROOT, machine, write_results
+from _common import DATA, OUT, QUESTIONS, ROOT, ingest_when_free, machine, write_results
 from industry_expert.config import AnswerSettings, RetrieveSettings
 from industry_expert.evaluate.metrics import answer_correct
 from industry_expert.evaluate.questions import Question, load_questions
@@ -61,8 +61,6 @@ def question_sets(per_dev: int, per_test: int) -> dict[str, list[Question]]:
 
 
 def kb_for(name: str, given: dict[str, str]) -> Path:
-    from industry_expert.ingest.pipeline import ingest
-
     if name in given:
         return Path(given[name])
     if name == DEV:
@@ -71,11 +69,7 @@ def kb_for(name: str, given: dict[str, str]) -> Path:
         from fetch import fetch
 
         src = fetch(name)
-    kb = OUT / f"{name}-kb"
-    report = ingest([str(src)], kb)
-    if not report.ok:
-        raise SystemExit(f"{name}: ingest failed: {report.to_dict()['errors']}")
-    return kb
+    return ingest_when_free(src, OUT / f"{name}-kb")
 
 
 def run_set(name: str, qs: list[Question], kb_path: Path, gen, tag: str = "") -> list[dict]:  # type: ignore[no-untyped-def]
