@@ -274,7 +274,7 @@ class FinetuneSettings(Section):
     """Recompute activations in the backward pass (less memory, slower)."""
     precision: Literal["fp32", "bf16", "auto"] = "fp32"
     """Compute precision on the CPU. ``bf16`` runs the matrix products under ``torch.autocast``
-    (weights, LoRA and optimizer state stay fp32): 2.4x faster per step on a CPU with AVX512-BF16
+    (weights, LoRA and optimizer state stay fp32): about 2x faster per step on a CPU with AVX512-BF16
     (bench/finetune_speed.py), refused on a CPU without it; ``auto``: bf16 where the CPU has it,
     else fp32. On a GPU, (Q)LoRA already keeps its base weights in bf16 and this is ignored."""
     save_every: int = Field(0, ge=0)
