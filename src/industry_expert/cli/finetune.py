@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -256,4 +257,12 @@ def merge_cmd(adapter: str, out: str, gguf: bool, quant: str, overwrite: bool, a
         + "".join(f"\nGGUF: {g}" for g in r.gguf)
         + (f"\nOllama Modelfile: {r.modelfile}" if r.modelfile else "")
         + "".join(f"\nserve: {c}" for c in r.serve)
+        + (
+            "\nnote: 4-bit weights can round a small LoRA update away (bench/results/merge_washout.md); "
+            f"'expert finetune export {adapter} --out FILE.gguf' keeps it whole for llama.cpp"
+            if gguf
+            and quant.startswith("q4")
+            and os.path.isfile(os.path.join(adapter, "adapter_config.json"))
+            else ""
+        )
     )
