@@ -18,11 +18,12 @@ from pathlib import Path
 
 from _common import OUT, QUESTIONS, RESULTS, SAMPLE, machine, sample_kb, write_results
 from answer_quality import SETTINGS, table
+from grounded_adapter import OWN_EXAMPLES
 from industry_expert.advise.profile import Profile, profile_data, profile_kb
 from industry_expert.advise.rules import advise
 from industry_expert.evaluate.run import EvalReport, compare, evaluate, no_nan
 
-GROUNDED = OUT / "grounded" / "adapter-kestrel"
+GROUNDED = OUT / "grounded" / f"adapter-kestrel-{OWN_EXAMPLES}"
 FACTS = OUT / "kestrel-lora"
 
 
@@ -53,10 +54,22 @@ def line(c: dict) -> str:
 
 PARTS = {  # part -> (output folder, adapter, systems); each part can run in its own process
     "rag": (OUT / "four-systems-rag", None, ["base", "rag"]),
-    "grounded": (OUT / "four-systems-grounded", GROUNDED, ["fine-tuned", "rag+fine-tuned"]),
-    "facts": (OUT / "four-systems-facts", FACTS, ["fine-tuned", "rag+fine-tuned"]),
+    "grounded": (OUT / "four-systems-grounded-gguf", GROUNDED, ["fine-tuned", "rag+fine-tuned"]),
+    "facts": (OUT / "four-systems-facts-gguf", FACTS, ["fine-tuned", "rag+fine-tuned"]),
 }
+"""Each adapter runs as its GGUF LoRA on the bundled Q4_1 model (`expert finetune export`), the
+engine and weights the base and RAG systems use, so only the adapter differs between systems."""
 RENAME = {"facts": {"fine-tuned": "fine-tuned (facts)", "rag+fine-tuned": "rag+fine-tuned (facts)"}}
+
+
+def gguf_adapter(adapter: Path) -> Path:
+    """The adapter's GGUF LoRA next to it (``<adapter>.gguf``), exported once."""
+    from industry_expert.finetune.merge import export_lora_gguf
+
+    out = adapter.with_suffix(".gguf")
+    if not out.is_file():
+        export_lora_gguf(adapter, out)
+    return out
 
 
 def run_part(part: str, questions: Path, kb: Path) -> EvalReport:
@@ -75,7 +88,7 @@ def run_part(part: str, questions: Path, kb: Path) -> EvalReport:
     if adapter is not None and not (adapter / "adapter_config.json").is_file():
         how = "bench/grounded_adapter.py --stage own" if part == "grounded" else "bench/finetune_effect.py"
         raise SystemExit(f"run {how} first (it trains {adapter})")
-    a = str(adapter) if adapter else None
+    a = str(gguf_adapter(adapter)) if adapter else None
     return evaluate(questions, out, str(kb), a, settings=SETTINGS, progress=True, only=systems)
 
 
@@ -155,8 +168,10 @@ def main() -> None:
         f"Four systems on {four.questions} sample questions"
         f"{f' (a fixed subset: {questions.name})' if questions != QUESTIONS else ''} (SmolLM2-135M; "
         "'fine-tuned' = the grounded adapter trained on the sample KB's RAFT data, reserved fifth "
-        "excluded (bench/grounded_adapter.py --stage own); the facts adapter (bench/finetune_effect.py) "
-        f"beside it; settings as `expert ask`: answer k={SETTINGS.answer.k}, "
+        f"excluded, {OWN_EXAMPLES} examples (bench/grounded_adapter.py --stage own); the facts adapter "
+        "(bench/finetune_effect.py) beside it; each adapter as a GGUF LoRA on the bundled Q4_1 model, "
+        "the engine and weights of the base and RAG systems (`expert finetune export`); "
+        f"settings as `expert ask`: answer k={SETTINGS.answer.k}, "
         f"max_tokens={SETTINGS.answer.max_tokens}, context_tokens={SETTINGS.answer.context_tokens})\n\n"
         + table(everything, everything.systems)
         .replace("| fine-tuned |", f"| {names['fine-tuned']} |")

@@ -1,17 +1,20 @@
 """Does a grounded-answering adapter carry to a knowledge base it never saw? Leave-one-KB-out.
 
-    python bench/grounded_adapter.py [--stage all|train|eval|report] [--per-kb 24] [--per-set 30]
+    python bench/grounded_adapter.py [--stage all|train|eval|report] [--per-kb 40] [--sources all]
 
 For each KB X in {kestrel, git, sqlite}: RAFT data (`expert data from-kb --raft`: a question, the
 passage that answers it among hard-negative distractors, one example in five distractors only and
-answered with the abstention; the reserved evaluation fifth never enters) from the OTHER two KBs,
-a LoRA adapter trained on it (`expert finetune`, fixed schedule), merged and exported to GGUF at the
-bundled model's own quantization (Q4_1), then X's questions answered by `ask` (the path of
-`expert ask`, its default settings) with the plain bundled model and with the merged model.
+answered with the abstention; the reserved evaluation fifth never enters) from every OTHER source
+KB (``--sources``: these three, or ``all`` seven: the sample and the six public corpora),
+a LoRA adapter trained on it (`expert finetune`, fixed schedule), then X's questions answered by
+`ask` (the path of `expert ask`, its default settings) with the plain bundled model, with the
+adapter as a GGUF LoRA that llama.cpp applies on the bundled model (`expert finetune export`, what
+`expert ask --adapter FILE.gguf` runs), and with the adapter merged and quantized to the bundled
+model's own Q4_1 (`expert finetune merge --gguf`).
 Every training prompt is checked to be byte-identical to the prompt `ask` renders for the same
-passages. Every step caches under bench/out/grounded/ (data, adapters, merged models, one answer
-per line), so an interrupted run resumes; `--stage train` and `--stage eval` can run side by side
-(eval waits for each merged model).
+passages. Every step caches under bench/out/grounded/<per-kb>x<sources>/ (data, adapters, merged
+models, one answer per line), so an interrupted run resumes; `--stage train` and `--stage eval` can run side by side
+(eval waits for each adapter).
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ from industry_expert.evaluate.questions import Question
 from industry_expert.evaluate.stats import mcnemar_exact
 
 SETS = ("kestrel", "git", "sqlite")
-G = OUT / "grounded"
+"""The held-out KBs: the sample and the two public corpora with answer subsets (answer_fallback)."""
+ALL = (*SETS, "policy", "handbook", "pylib", "apache")
+"""Every KB RAFT data may come from: the sample and the six public corpora of bench/corpora."""
+OWN = OUT / "grounded"
+"""The per-KB adapter (``--stage own``; bench/four_systems.py reads it here)."""
+G = OWN
+"""This run's folder (set in main from --per-kb and --sources)."""
 ANSWER = AnswerSettings(extractive_fallback=False)
 """`expert ask`'s defaults; the shipped extractive fallback is applied offline (as in
 bench/answer_fallback.py), so each system is reported with and without it."""
@@ -79,22 +88,33 @@ def prompt_identity(name: str) -> dict:
     return {"examples": len(rows), "identical_to_ask": same_ask, "identical_to_training": same_train}
 
 
-def own_adapter(name: str, examples: int) -> Path:
-    """The adapter for one KB from its own RAFT data (the per-KB recipe; bench/four_systems.py)."""
+OWN_EXAMPLES = 120
+"""RAFT examples of the per-KB adapter (round 4 trained on 24, in fp32)."""
+
+
+def own_adapter(name: str, examples: int = OWN_EXAMPLES) -> Path:
+    """The adapter for one KB from its own RAFT data (the per-KB recipe; bench/four_systems.py),
+    and its GGUF LoRA next to it (``<adapter>.gguf``)."""
+    from industry_expert.finetune.merge import export_lora_gguf
     from industry_expert.finetune.synth import write_from_kb
 
-    data = G / f"raft-{name}-own.jsonl"
+    data = OWN / f"raft-{name}-own-{examples}.jsonl"
     if not data.is_file():
         print(
             write_from_kb(kb_for(name, {}), data, raft=True, phrasings=1, seed=1, limit=examples), flush=True
         )
-    return train_on(data, G / f"adapter-{name}", G / f"train-{name}.json")
+    adapter = train_on(data, OWN / f"adapter-{name}-{examples}", OWN / f"train-{name}-{examples}.json")
+    if not adapter.with_suffix(".gguf").is_file():
+        export_lora_gguf(adapter, adapter.with_suffix(".gguf"))
+    return adapter
 
 
-def train(held_out: str, per_kb: int) -> Path:
+def train(held_out: str, per_kb: int, sources: tuple[str, ...]) -> Path:
     data = G / f"train-minus-{held_out}.jsonl"
     if not data.is_file():
-        data.write_text("".join(raft(n, per_kb).read_text(encoding="utf-8") for n in SETS if n != held_out))
+        data.write_text(
+            "".join(raft(n, per_kb).read_text(encoding="utf-8") for n in sources if n != held_out)
+        )
     return train_on(data, G / f"adapter-minus-{held_out}", G / f"train-minus-{held_out}.json")
 
 
@@ -134,8 +154,40 @@ def in_fixed_order(qs: list[Question]) -> list[Question]:
     return sorted(qs, key=lambda q: hashlib.sha256(q.id.encode()).hexdigest())
 
 
+def lora_gguf(held_out: str) -> Path:
+    """The adapter as a GGUF LoRA (`expert finetune export`), applied by llama.cpp at run time on
+    the bundled Q4_1 model: the adapter as `expert ask --adapter FILE.gguf` runs it."""
+    from industry_expert.finetune.merge import export_lora_gguf
+
+    out = G / f"adapter-minus-{held_out}.gguf"
+    if not out.is_file():
+        export_lora_gguf(G / f"adapter-minus-{held_out}", out)
+    return out
+
+
+SYSTEMS = {  # cache tag -> (label, the model file it waits for, (model, adapter) to load)
+    "grounded": (
+        "RAG + grounded adapter",
+        lambda n: G / f"adapter-minus-{n}" / "expert_adapter.json",
+        lambda n: (None, str(lora_gguf(n))),
+    ),
+    "merged": (
+        f"RAG + grounded adapter merged into {QUANT.upper()}",
+        lambda n: G / f"merged-minus-{n}" / f"model-{QUANT}.gguf",
+        lambda n: (str(G / f"merged-minus-{n}" / f"model-{QUANT}.gguf"), None),
+    ),
+}
+"""The adapter two ways: a GGUF LoRA over the bundled model (what ships), and merged into the fp32
+weights that are then quantized like the bundled model (what `merge --gguf` gives)."""
+
+
 def answers(
-    system: str, name: str, qs: list[Question], model: str | None, cached_only: bool = False
+    system: str,
+    name: str,
+    qs: list[Question],
+    model: str | None,
+    cached_only: bool = False,
+    adapter: str | None = None,
 ) -> list[dict]:
     """One `ask` per question, cached one line per answer (resumable), plus the extractive
     candidate the shipped fallback would quote (cheap, recomputed). ``cached_only``: the questions
@@ -149,7 +201,7 @@ def answers(
 
     def gen():  # type: ignore[no-untyped-def]
         if not loaded:
-            loaded.append(load_generator(model))
+            loaded.append(load_generator(model, adapter))
         return loaded[0]
 
     return answer_rows(qs, kb_for(name, {}), gen, ANSWER, cache, f"{system} {name}")
@@ -164,12 +216,12 @@ def wait_for(path: Path, limit_s: float) -> bool:
     return True
 
 
-def stage_train(per_kb: int, only: str | None) -> None:
-    for name in SETS:
+def stage_train(per_kb: int, sources: tuple[str, ...], only: str | None) -> None:
+    for name in sources:
         raft(name, per_kb)
     for name in [only] if only else SETS:
         print(f"train without {name}", flush=True)
-        train(name, per_kb)
+        train(name, per_kb, sources)
         merged(name)
 
 
@@ -177,10 +229,11 @@ def stage_eval(per_set: int, per_test: int, wait_s: float, only: str | None) -> 
     sets = question_sets(per_set, per_test)
     for name in [only] if only else SETS:
         answers("rag", name, sets[name], None)
-    for name in [only] if only else SETS:
-        gguf = G / f"merged-minus-{name}" / f"model-{QUANT}.gguf"
-        if wait_for(gguf, wait_s):
-            answers("grounded", name, in_fixed_order(sets[name]), str(gguf))
+    for system, (_, ready, spec) in SYSTEMS.items():
+        for name in [only] if only else SETS:
+            if wait_for(ready(name), wait_s):
+                model, adapter = spec(name)
+                answers(system, name, in_fixed_order(sets[name]), model, adapter=adapter)
 
 
 def summary(rows: list[dict], t: float | None) -> dict:
@@ -189,7 +242,101 @@ def summary(rows: list[dict], t: float | None) -> dict:
     return {**m, "s_per_answer": sum(times) / len(times)}
 
 
-def report(per_set: int, per_test: int, per_kb: int) -> None:
+def paired(a: dict, b: dict) -> dict:
+    """Exact McNemar of ``a`` against ``b`` (same questions, same order)."""
+    p = mcnemar_exact(a["correct_list"], b["correct_list"])
+    only_a = sum(x > y for x, y in zip(a["correct_list"], b["correct_list"]))
+    only_b = sum(y > x for x, y in zip(a["correct_list"], b["correct_list"]))
+    return {"p": p, "only_adapter": only_a, "only_rag": only_b, "difference": a["correct"] - b["correct"]}
+
+
+def report_set(name: str, qs: list[Question], t: float, lines: list[str], notes: list[str]) -> dict:
+    """Each adapter system against RAG on the questions both answered (a run cut by the clock
+    answered a prefix of ``qs``), with and without the extractive fallback."""
+    rag_done = {r["q"].id for r in answers("rag", name, qs, None, True)}
+    r: dict = {}
+    shown: set[str] | None = None
+    for system, (label, _, _) in SYSTEMS.items():
+        rows = [x for x in answers(system, name, qs, None, cached_only=True) if x["q"].id in rag_done]
+        if not rows:
+            continue
+        rag_rows = answers("rag", name, [x["q"] for x in rows], None, cached_only=True)
+        same = sum(
+            [(h.source, h.chunk_id) for h in a["answer"].passages]
+            == [(h.source, h.chunk_id) for h in b["answer"].passages]
+            for a, b in zip(rag_rows, rows)
+        )
+        notes.append(f"- {name}, {label}: the same passages as RAG on {same} of {len(rows)} questions")
+        ids = {x["q"].id for x in rows}
+        for fb, tt in (("", None), (" + fallback", t)):
+            base, m = summary(rag_rows, tt), summary(rows, tt)
+            if ids != shown:
+                lines.append(row_line(name, "RAG" + fb, base) + f" {base['s_per_answer']:.1f} |")
+                r[f"RAG{fb} ({len(rows)})"] = base
+            lines.append(row_line(name, label + fb, m) + f" {m['s_per_answer']:.1f} |")
+            r[label + fb] = m
+            r[f"mcnemar {system}{fb}"] = c = paired(m, base)
+            notes.append(
+                f"- {name}, {label}{fb}: {c['difference']:+.3f} correct vs RAG (exact McNemar "
+                f"p={c['p']:.3g}; {c['only_adapter']} vs {c['only_rag']} questions right only by one)"
+            )
+        shown = ids
+        r[f"same_passages {system}"] = same
+    if r:
+        r["prompt_identity"] = prompt_identity(name)
+    return r
+
+
+def general_accuracy() -> tuple[dict, list[str]]:
+    """General-question accuracy (bench/finetune_defaults.py's two sets, the model alone, greedy,
+    48 tokens, PyTorch fp32 like its base row) before and after each grounded adapter of this run
+    and the per-KB one: what the adapter costs the model's general knowledge."""
+    import finetune_defaults as fd
+    from industry_expert.evaluate.stats import mcnemar_exact
+
+    general = fd._general_sets()
+    base = fd.answers("base", None, general)
+    adapters = {f"minus-{n}": G / f"adapter-minus-{n}" for n in SETS}
+    adapters[f"per-KB kestrel ({OWN_EXAMPLES})"] = OWN / f"adapter-kestrel-{OWN_EXAMPLES}"
+    out: dict = {"base": {g: fd._rate(base, g, [q["id"] for q in qs]) for g, qs in general.items()}}
+    lines = ["| model | general66 | p | sample general12 | p |", "|---|---|---|---|---|"]
+    lines.append("| base | " + " | ".join(f"{fd._pct(out['base'][g])} |" for g in general) + " |")
+    for name, path in adapters.items():
+        if not (path / "expert_adapter.json").is_file():
+            continue
+        done = fd.answers(f"grounded-{G.name}-{name}".replace(" ", "_"), path, general)
+        row = {}
+        for g, qs in general.items():
+            row[g] = fd._rate(done, g, [q["id"] for q in qs])
+            row[g]["vs_base_p"] = mcnemar_exact(out["base"][g]["per_question"], row[g]["per_question"])
+        out[name] = row
+        lines.append(
+            f"| {name} | "
+            + " | ".join(f"{fd._pct(row[g])} | {row[g]['vs_base_p']:.3f}" for g in general)
+            + " |"
+        )
+    return out, lines
+
+
+def pooled(results: dict) -> list[str]:
+    """Each adapter against RAG over every held-out KB's questions together (exact McNemar on the
+    questions right for only one of the two)."""
+    out = []
+    for system, (label, _, _) in SYSTEMS.items():
+        for fb in ("", " + fallback"):
+            per = [r[f"mcnemar {system}{fb}"] for r in results.values() if f"mcnemar {system}{fb}" in r]
+            if not per:
+                continue
+            a, b = sum(c["only_adapter"] for c in per), sum(c["only_rag"] for c in per)
+            p = mcnemar_exact([1.0] * a + [0.0] * b, [0.0] * a + [1.0] * b)
+            out.append(
+                f"- all held-out KBs together, {label}{fb}: {a} vs {b} questions right only by the adapter vs "
+                f"only by RAG (exact McNemar p={p:.3g})"
+            )
+    return out
+
+
+def report(per_set: int, per_test: int, per_kb: int, sources: tuple[str, ...]) -> None:
     sets = question_sets(per_set, per_test)
     t = AnswerSettings().extractive_threshold
     results: dict = {}
@@ -201,41 +348,15 @@ def report(per_set: int, per_test: int, per_kb: int) -> None:
     notes = []
     counts: dict[str, str] = {}
     for name in SETS:
-        if not (G / "answers" / f"grounded-{name}.jsonl").is_file():
+        r = report_set(name, in_fixed_order(sets[name]), t, lines, notes)
+        if r:
+            results[name] = r
+            labels = [x[0] for x in SYSTEMS.values() if x[0] in r]
+            counts[name] = ", ".join(f"{x} {r[x]['n']} of {len(sets[name])}" for x in labels)
+        else:
             notes.append(f"- {name}: the adapter run did not finish (no answers)")
-            continue
-        # the questions both systems answered (the adapter's run may have been cut by the clock)
-        gr_rows = answers("grounded", name, in_fixed_order(sets[name]), None, cached_only=True)
-        both = {r["q"].id for r in gr_rows} & {
-            r["q"].id for r in answers("rag", name, sets[name], None, True)
-        }
-        gr_rows = [r for r in gr_rows if r["q"].id in both]
-        rag_rows = answers("rag", name, [r["q"] for r in gr_rows], None, cached_only=True)
-        counts[name] = f"{len(gr_rows)} of {len(sets[name])}"
-        same = sum(
-            [(h.source, h.chunk_id) for h in a["answer"].passages]
-            == [(h.source, h.chunk_id) for h in b["answer"].passages]
-            for a, b in zip(rag_rows, gr_rows)
-        )
-        r: dict = {"prompt_identity": prompt_identity(name), "same_passages": same}
-        notes.append(
-            f"- {name}: both systems were shown the same passages on {same} of {len(rag_rows)} questions"
-        )
-        for label, rows in (("RAG", rag_rows), ("RAG + grounded adapter", gr_rows)):
-            for fb, tt in (("", None), (" + fallback", t)):
-                r[label + fb] = m = summary(rows, tt)
-                lines.append(row_line(name, label + fb, m) + f" {m['s_per_answer']:.1f} |")
-        for fb in ("", " + fallback"):
-            a, b = r["RAG + grounded adapter" + fb], r["RAG" + fb]
-            p = mcnemar_exact(a["correct_list"], b["correct_list"])
-            only_a = sum(x > y for x, y in zip(a["correct_list"], b["correct_list"]))
-            only_b = sum(y > x for x, y in zip(a["correct_list"], b["correct_list"]))
-            r[f"mcnemar{fb}"] = {"p": p, "only_adapter": only_a, "only_rag": only_b}
-            notes.append(
-                f"- {name}{fb}: adapter {a['correct'] - b['correct']:+.3f} correct vs RAG "
-                f"(exact McNemar p={p:.3g}; {only_a} vs {only_b} questions right only by one)"
-            )
-        results[name] = r
+    notes += pooled(results)
+    general, general_lines = general_accuracy()
     train_info = {
         n: json.loads((G / f"train-minus-{n}.json").read_text())
         for n in SETS
@@ -243,27 +364,35 @@ def report(per_set: int, per_test: int, per_kb: int) -> None:
     }
     text = (
         f"Grounded-answering adapter, leave-one-KB-out (bundled SmolLM2-135M; LoRA r={TRAIN.lora_r}, "
-        f"{TRAIN.epochs} epoch over {per_kb} RAFT examples from each of the two other KBs, batch "
-        f"{TRAIN.batch_size}, lr {TRAIN.lr}; merged and exported to GGUF {QUANT.upper()}, like the bundled "
-        f"model). Answers: `ask` at `expert ask`'s defaults (k=5, whole context, <= 160 tokens); "
-        f"'+ fallback': the shipped extractive fallback (threshold {t}); s/answer comes from a shared machine "
-        "under changing load (2 cores, load average 8-17), so it does not compare the systems. Questions: every unanswerable "
+        f"{TRAIN.epochs} epoch over {per_kb} RAFT examples from each of the {len(sources) - 1} other KBs "
+        f"of {', '.join(sources)}, batch {TRAIN.batch_size}, lr {TRAIN.lr}, precision {TRAIN.precision}; "
+        "exported as a GGUF LoRA (`expert finetune export`) that llama.cpp applies on the bundled "
+        f"Q4_1 model, and, for comparison, merged into the fp32 weights and quantized to {QUANT.upper()} like "
+        "the bundled model (`expert finetune merge --gguf`). Answers: `ask` at `expert ask`'s defaults (k=5, whole context, <= 160 tokens); "
+        f"'+ fallback': the shipped extractive fallback (threshold {t}); s/answer is wall time on a machine "
+        "shared by the run's own trainings and answers (2 cores), so it does not compare the systems. "
+        "Questions: every unanswerable "
         f"one plus answerable ones at an even stride ({per_set} from the sample, {per_test} from each public "
         "corpus: the subsets bench/answer_fallback.py uses), answered in an order fixed by a hash of "
-        "their ids; where the clock cut the adapter's run, both systems are scored on the questions it "
-        f"reached ({', '.join(f'{k}: {v}' for k, v in counts.items())}).\n\n"
+        "their ids; where the clock cut an adapter's run, it and RAG are scored on the questions it "
+        f"reached ({'; '.join(f'{k}: {v}' for k, v in counts.items())}).\n\n"
         + "\n".join(lines)
         + "\n\n"
         + "\n".join(notes)
+        + "\n\nGeneral questions, the model alone before and after each adapter (bench/finetune_defaults.py's "
+        "sets and settings: greedy, 48 tokens, PyTorch fp32; p: exact McNemar vs base):\n\n"
+        + "\n".join(general_lines)
     )
     data = {
         "machine": machine(),
         "answer_settings": ANSWER.to_dict(),
         "train_settings": TRAIN.to_dict(),
         "raft_per_kb": per_kb,
+        "raft_sources": list(sources),
         "questions_scored": counts,
         "training": train_info,
         "results": results,
+        "general": general,
     }
     write_results("grounded_adapter", data, text)
 
@@ -271,20 +400,24 @@ def report(per_set: int, per_test: int, per_kb: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stage", default="all", choices=["all", "train", "eval", "report", "own"])
-    ap.add_argument("--per-kb", type=int, default=12, help="RAFT examples drawn from each KB")
+    ap.add_argument("--per-kb", type=int, default=40, help="RAFT examples drawn from each KB")
+    ap.add_argument("--sources", default="all", choices=["all", "held-out"], help="KBs RAFT data comes from")
     ap.add_argument("--per-set", type=int, default=30, help="questions evaluated on the sample (kestrel)")
     ap.add_argument("--per-test-set", type=int, default=20, help="questions evaluated on git and sqlite")
     ap.add_argument("--held-out", choices=SETS, help="train/eval: only the adapter that leaves this KB out")
     ap.add_argument("--wait", type=float, default=0.0, help="eval: seconds to wait for each merged model")
     args = ap.parse_args()
+    sources = ALL if args.sources == "all" else SETS
+    global G
+    G = OUT / "grounded" / f"{args.per_kb}x{len(sources)}"
     if args.stage in ("all", "train"):
-        stage_train(args.per_kb, args.held_out)
+        stage_train(args.per_kb, sources, args.held_out)
     if args.stage in ("all", "own"):
-        own_adapter("kestrel", 2 * args.per_kb)
+        own_adapter("kestrel")
     if args.stage in ("all", "eval"):
         stage_eval(args.per_set, args.per_test_set, args.wait, args.held_out)
     if args.stage in ("all", "report"):
-        report(args.per_set, args.per_test_set, args.per_kb)
+        report(args.per_set, args.per_test_set, args.per_kb, sources)
 
 
 if __name__ == "__main__":
