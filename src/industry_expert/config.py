@@ -313,7 +313,8 @@ class ServeSettings(Section):
     model: str | None = None
     """Generator spec for every expert (default: ``answer.model``, else the bundled SmolLM2)."""
     adapters: dict[str, Path] = Field(default_factory=dict)
-    """Fine-tuned adapters by name: each adds the experts ``KB+NAME`` and the plain ``MODEL+NAME``."""
+    """Fine-tuned adapters by name (a PEFT adapter folder, or its GGUF from ``expert finetune
+    export``): each adds the experts ``KB+NAME`` and the plain ``MODEL+NAME``."""
     state_dir: Path = Path(".expert-serve")
     """Keys, jobs and rate-limit state (``serve.sqlite``) and the JSON request log."""
     state_url: str | None = None

@@ -14,7 +14,11 @@ import click
 )
 @click.option("--model", help="smollm2 (bundled) | PATH.gguf | hf:ID_OR_PATH | openai:NAME@URL")
 @click.option(
-    "--adapter", "adapters", multiple=True, metavar="NAME=DIR", help="A fine-tuned adapter (repeatable)."
+    "--adapter",
+    "adapters",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="A fine-tuned adapter: a PEFT folder or its GGUF from 'expert finetune export' (repeatable).",
 )
 @click.option("--host", help="Address to bind (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port (default 8000).")
