@@ -74,6 +74,37 @@ def tiny_phi3(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_phi3(tmp_path_factory.mktemp("models") / "tiny-phi3", corpus)
 
 
+FACT_QUESTION = "What is the Blue Flush?"
+FACT_ANSWER = "The Blue Flush is a 25 minute rinse with the tracer dye KB-7."
+
+
+@pytest.fixture(scope="session")
+def smollm2_fact_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LoRA adapter on the bundled SmolLM2 that has memorised one invented fact (12 steps), with
+    its GGUF next to it (``<adapter>.gguf``, ``expert finetune export``)."""
+    import json
+
+    from industry_expert.finetune.lora import finetune
+    from industry_expert.finetune.merge import export_lora_gguf
+    from industry_expert.finetune.settings import FinetuneSettings
+
+    root = tmp_path_factory.mktemp("smollm2-fact-adapter")
+    data = root / "train.jsonl"
+    row = {
+        "messages": [
+            {"role": "user", "content": FACT_QUESTION},
+            {"role": "assistant", "content": FACT_ANSWER},
+        ]
+    }
+    data.write_text((json.dumps(row) + "\n") * 8, encoding="utf-8")
+    s = FinetuneSettings(
+        base="smollm2", epochs=6, batch_size=4, lr=3e-3, eval_fraction=0.0, max_seq_len=96, schedule="fixed"
+    )
+    finetune(data, root / "adapter", s)
+    export_lora_gguf(root / "adapter", root / "adapter.gguf")
+    return root / "adapter"
+
+
 @pytest.fixture(scope="session")
 def pg_dsn(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """A real PostgreSQL 16 + pgvector server (PyPI ``pgserver``) for the whole session, listening on

@@ -8,38 +8,23 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tests.conftest import FACT_QUESTION
 
 from industry_expert.cli import main
 from industry_expert.errors import ConfigError, ModelError
-from industry_expert.finetune.lora import finetune
-from industry_expert.finetune.settings import FinetuneSettings
 from industry_expert.models.generators import generate, load_generator
 
 pytestmark = pytest.mark.slow
-QUESTION = "What is the Blue Flush?"
-ANSWER = "The Blue Flush is a 25 minute rinse with the tracer dye KB-7."
-
-
-@pytest.fixture(scope="module")
-def adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("gguf-adapter")
-    data = root / "train.jsonl"
-    row = {"messages": [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": ANSWER}]}
-    data.write_text((json.dumps(row) + "\n") * 8, encoding="utf-8")
-    s = FinetuneSettings(
-        base="smollm2", epochs=6, batch_size=4, lr=3e-3, eval_fraction=0.0, max_seq_len=96, schedule="fixed"
-    )
-    finetune(data, root / "adapter", s)  # 12 steps: the answer is memorised
-    return root / "adapter"
 
 
 def _answer(model: str | None, adapter: str | None) -> str:
     gen = load_generator(model, adapter)
-    return generate(gen, [{"role": "user", "content": QUESTION}], max_tokens=24, temperature=0.0)
+    return generate(gen, [{"role": "user", "content": FACT_QUESTION}], max_tokens=24, temperature=0.0)
 
 
-def test_the_gguf_adapter_answers_like_the_peft_adapter(adapter: Path) -> None:
-    out = adapter.parent / "lora.gguf"
+def test_the_gguf_adapter_answers_like_the_peft_adapter(smollm2_fact_adapter: Path) -> None:
+    adapter = smollm2_fact_adapter
+    out = adapter.parent / "exported.gguf"
     r = CliRunner().invoke(main, ["finetune", "export", str(adapter), "--out", str(out), "--json"])
     assert r.exit_code == 0, r.output
     info = json.loads(r.output)
@@ -51,13 +36,13 @@ def test_the_gguf_adapter_answers_like_the_peft_adapter(adapter: Path) -> None:
     assert again.exit_code != 0 and "--overwrite" in again.output
 
 
-def test_adapter_mismatches_are_one_line_errors(adapter: Path, tmp_path: Path) -> None:
+def test_adapter_mismatches_are_one_line_errors(smollm2_fact_adapter: Path, tmp_path: Path) -> None:
     from industry_expert.models.llamacpp import bundled_gguf
 
     with pytest.raises(ConfigError, match="finetune export"):
-        load_generator(str(bundled_gguf()), str(adapter))  # a PEFT folder on a GGUF model
+        load_generator(str(bundled_gguf()), str(smollm2_fact_adapter))  # a PEFT folder on a GGUF model
     with pytest.raises(ConfigError, match="llama.cpp"):
-        load_generator(f"hf:{adapter}", str(tmp_path / "x.gguf"))
+        load_generator(f"hf:{smollm2_fact_adapter}", str(tmp_path / "x.gguf"))
     fake = tmp_path / "fake.gguf"
     fake.write_text("not a model")
     with pytest.raises(ModelError, match="not a GGUF"):

@@ -110,3 +110,33 @@ def test_adapter_experts_answer_as_expert_ask_with_the_adapter(
     streamed = chat(served, "kestrel+ft", stream=True).text.splitlines()
     pieces = [json.loads(x[6:]) for x in streamed if x.startswith("data: {")]
     assert "".join(p["choices"][0]["delta"].get("content") or "" for p in pieces) == grounded.answer
+
+
+def test_a_gguf_adapter_is_served_on_llama_cpp(
+    tmp_path: Path, serve_kbs: dict[str, Path], smollm2_fact_adapter: Path
+) -> None:
+    """``--adapter ft=FILE.gguf``: the bundled model with the GGUF LoRA, as `expert ask` runs it."""
+    from industry_expert.config import AnswerSettings
+    from industry_expert.generate.grounded import ask
+    from industry_expert.models.generators import load_generator
+
+    gguf = smollm2_fact_adapter.with_suffix(".gguf")
+    keys, port = make_keys(tmp_path / "state"), free_port()
+    serve = {
+        "port": port,
+        "state_dir": str(tmp_path / "state"),
+        "kbs": {"kestrel": {"path": str(serve_kbs["kestrel"])}},
+        "adapters": {"ft": str(gguf)},
+    }
+    settings = {"max_tokens": 24}
+    server = Server(
+        write_config(tmp_path / "serve.json", serve, answer=settings), port, tmp_path / "log"
+    ).start()
+    try:
+        r = chat({"server": server, "keys": keys}, "smollm2+ft")
+    finally:
+        server.stop()
+    assert r.status_code == 200, r.text
+    expected = ask(QUESTION, None, load_generator(None, str(gguf)), settings=AnswerSettings(**settings))
+    assert "25 minute" in expected.answer  # the adapter's fact, which the bundled model lacks
+    assert r.json()["choices"][0]["message"]["content"] == expected.answer
