@@ -336,7 +336,7 @@ def pooled(results: dict) -> list[str]:
     return out
 
 
-def report(per_set: int, per_test: int, per_kb: int, sources: tuple[str, ...]) -> None:
+def report(per_set: int, per_test: int, per_kb: int, sources: tuple[str, ...], results_name: str) -> None:
     sets = question_sets(per_set, per_test)
     t = AnswerSettings().extractive_threshold
     results: dict = {}
@@ -362,10 +362,11 @@ def report(per_set: int, per_test: int, per_kb: int, sources: tuple[str, ...]) -
         for n in SETS
         if (G / f"train-minus-{n}.json").is_file()
     }
+    precisions = {t["report"].get("precision", "fp32") for t in train_info.values()}  # round 4: fp32
     text = (
         f"Grounded-answering adapter, leave-one-KB-out (bundled SmolLM2-135M; LoRA r={TRAIN.lora_r}, "
         f"{TRAIN.epochs} epoch over {per_kb} RAFT examples from each of the {len(sources) - 1} other KBs "
-        f"of {', '.join(sources)}, batch {TRAIN.batch_size}, lr {TRAIN.lr}, precision {TRAIN.precision}; "
+        f"of {', '.join(sources)}, batch {TRAIN.batch_size}, lr {TRAIN.lr}, precision {'/'.join(sorted(precisions))}; "
         "exported as a GGUF LoRA (`expert finetune export`) that llama.cpp applies on the bundled "
         f"Q4_1 model, and, for comparison, merged into the fp32 weights and quantized to {QUANT.upper()} like "
         "the bundled model (`expert finetune merge --gguf`). Answers: `ask` at `expert ask`'s defaults (k=5, whole context, <= 160 tokens); "
@@ -394,7 +395,7 @@ def report(per_set: int, per_test: int, per_kb: int, sources: tuple[str, ...]) -
         "results": results,
         "general": general,
     }
-    write_results("grounded_adapter", data, text)
+    write_results(results_name, data, text)
 
 
 def main() -> None:
@@ -405,6 +406,7 @@ def main() -> None:
     ap.add_argument("--per-set", type=int, default=30, help="questions evaluated on the sample (kestrel)")
     ap.add_argument("--per-test-set", type=int, default=20, help="questions evaluated on git and sqlite")
     ap.add_argument("--held-out", choices=SETS, help="train/eval: only the adapter that leaves this KB out")
+    ap.add_argument("--results", default="grounded_adapter", help="report: bench/results/NAME.md/.json")
     ap.add_argument("--wait", type=float, default=0.0, help="eval: seconds to wait for each merged model")
     args = ap.parse_args()
     sources = ALL if args.sources == "all" else SETS
@@ -417,7 +419,7 @@ def main() -> None:
     if args.stage in ("all", "eval"):
         stage_eval(args.per_set, args.per_test_set, args.wait, args.held_out)
     if args.stage in ("all", "report"):
-        report(args.per_set, args.per_test_set, args.per_kb, sources)
+        report(args.per_set, args.per_test_set, args.per_kb, sources, args.results)
 
 
 if __name__ == "__main__":
