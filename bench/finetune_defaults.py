@@ -114,7 +114,7 @@ def answers(model: str, adapter: Path | None, questions: dict[str, list[dict[str
     return done
 
 
-def _rate(done: dict[str, Any], qset: str, ids: list[str]) -> dict[str, Any]:
+def rate(done: dict[str, Any], qset: str, ids: list[str]) -> dict[str, Any]:
     from industry_expert.evaluate.stats import wilson_ci
 
     hits = [int(done[f"{qset}/{i}"]["correct"]) for i in ids]
@@ -123,13 +123,13 @@ def _rate(done: dict[str, Any], qset: str, ids: list[str]) -> dict[str, Any]:
             "ci95": [round(lo, 4), round(hi, 4)], "per_question": hits}  # fmt: skip
 
 
-def _general_sets() -> dict[str, list[dict[str, Any]]]:
+def general_sets() -> dict[str, list[dict[str, Any]]]:
     return {k: _jsonl(p) for k, p in GENERAL.items()}
 
 
 def run(sets: list[str], variants: list[str], only_train: bool) -> None:
     WORK.mkdir(parents=True, exist_ok=True)
-    general = _general_sets()
+    general = general_sets()
     if not only_train:  # base answers cached per question set: runs over different sets go side by side
         answers("base", None, general)
         for s in sets:
@@ -157,20 +157,20 @@ def _row(s: str, v: str, base: dict[str, Any]) -> dict[str, Any] | None:
         "loss_first_last": [m["losses"][0], m["losses"][-1]], "eval_losses": m["eval_losses"],
         "train_s": m["seconds"], "wall_s": json.loads((out / "wall.json").read_text())["wall_s"],
         "settings": json.loads((out / "training_config.json").read_text()),
-        "heldout": _rate(done, s, held_ids),
+        "heldout": rate(done, s, held_ids),
     }  # fmt: skip
     hits = dict(zip(held_ids, row["heldout"]["per_question"], strict=True))
     row["heldout"]["by_relation"] = {
         rel: sum(v for k, v in hits.items() if k.rsplit("-", 2)[1] == rel) for rel in RELATIONS
     }  # correct held-out questions per kind of fact (warranty months: 10 possible values)
     row["heldout"]["vs_base_p"] = mcnemar_exact(
-        _rate(base, s, held_ids)["per_question"], row["heldout"]["per_question"]
+        rate(base, s, held_ids)["per_question"], row["heldout"]["per_question"]
     )
-    for g, qs in _general_sets().items():
+    for g, qs in general_sets().items():
         ids = [q["id"] for q in qs]
         if all(f"{g}/{i}" in done for i in ids):
-            row[g] = _rate(done, g, ids)
-            row[g]["vs_base_p"] = mcnemar_exact(_rate(base, g, ids)["per_question"], row[g]["per_question"])
+            row[g] = rate(done, g, ids)
+            row[g]["vs_base_p"] = mcnemar_exact(rate(base, g, ids)["per_question"], row[g]["per_question"])
     return row
 
 
@@ -179,12 +179,12 @@ def report(sets: list[str], variants: list[str]) -> None:
     for s in sets:
         if (WORK / f"answers-base-{s}.json").is_file():
             base.update(json.loads((WORK / f"answers-base-{s}.json").read_text()))
-    general = _general_sets()
-    base_rows = {g: _rate(base, g, [q["id"] for q in qs]) for g, qs in general.items()}
+    general = general_sets()
+    base_rows = {g: rate(base, g, [q["id"] for q in qs]) for g, qs in general.items()}
     for s in sets:
         ids = [q["id"] for q in _jsonl(FACTS / s / "heldout.jsonl")]
         if all(f"{s}/{i}" in base for i in ids):
-            base_rows[s] = _rate(base, s, ids)
+            base_rows[s] = rate(base, s, ids)
     rows = [r for s in sets for v in variants if (r := _row(s, v, base))]
     missing = [
         f"{s}/{v}"
@@ -225,7 +225,7 @@ def _pairs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _pct(r: dict[str, Any]) -> str:
+def pct(r: dict[str, Any]) -> str:
     return f"{r['accuracy']:.3f} [{r['ci95'][0]:.2f}-{r['ci95'][1]:.2f}] ({r['correct']}/{r['n']})"
 
 
@@ -252,15 +252,15 @@ def _table(base: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     lines = []
     for s in dict.fromkeys(r["set"] for r in rows):
         if s in base:
-            lines.append(f"| {s} | base | - | - | - | {_pct(base[s])} | | {_pct(base['general66'])} | | "
-                         f"{_pct(base['sample12'])} | | - |")  # fmt: skip
+            lines.append(f"| {s} | base | - | - | - | {pct(base[s])} | | {pct(base['general66'])} | | "
+                         f"{pct(base['sample12'])} | | - |")  # fmt: skip
         for r in (r for r in rows if r["set"] == s):
             sch = r["schedule"]
             stop = f"early, epoch {sch['best_epoch']}" if sch.get("stopped_early") else "full"
-            g = [(_pct(r[k]), f"{r[k]['vs_base_p']:.3f}") if k in r else ("-", "") for k in GENERAL]
+            g = [(pct(r[k]), f"{r[k]['vs_base_p']:.3f}") if k in r else ("-", "") for k in GENERAL]
             lines.append(
                 f"| {s} | {r['variant']} | {r['train_examples']} | {r['steps']} ({r['epochs_done']}) | "
-                f"{stop} | {_pct(r['heldout'])} | {r['heldout']['vs_base_p']:.3f} | {g[0][0]} | {g[0][1]} | "
+                f"{stop} | {pct(r['heldout'])} | {r['heldout']['vs_base_p']:.3f} | {g[0][0]} | {g[0][1]} | "
                 f"{g[1][0]} | {g[1][1]} | {r['train_s']:.0f} |"
             )
     return head + "\n".join(lines)

@@ -294,25 +294,25 @@ def general_accuracy() -> tuple[dict, list[str]]:
     import finetune_defaults as fd
     from industry_expert.evaluate.stats import mcnemar_exact
 
-    general = fd._general_sets()
+    general = fd.general_sets()
     base = fd.answers("base", None, general)
     adapters = {f"minus-{n}": G / f"adapter-minus-{n}" for n in SETS}
     adapters[f"per-KB kestrel ({OWN_EXAMPLES})"] = OWN / f"adapter-kestrel-{OWN_EXAMPLES}"
-    out: dict = {"base": {g: fd._rate(base, g, [q["id"] for q in qs]) for g, qs in general.items()}}
+    out: dict = {"base": {g: fd.rate(base, g, [q["id"] for q in qs]) for g, qs in general.items()}}
     lines = ["| model | general66 | p | sample general12 | p |", "|---|---|---|---|---|"]
-    lines.append("| base | " + " | ".join(f"{fd._pct(out['base'][g])} |" for g in general) + " |")
+    lines.append("| base | " + " | ".join(f"{fd.pct(out['base'][g])} |" for g in general) + " |")
     for name, path in adapters.items():
         if not (path / "expert_adapter.json").is_file():
             continue
         done = fd.answers(f"grounded-{G.name}-{name}".replace(" ", "_"), path, general)
         row = {}
         for g, qs in general.items():
-            row[g] = fd._rate(done, g, [q["id"] for q in qs])
+            row[g] = fd.rate(done, g, [q["id"] for q in qs])
             row[g]["vs_base_p"] = mcnemar_exact(out["base"][g]["per_question"], row[g]["per_question"])
         out[name] = row
         lines.append(
             f"| {name} | "
-            + " | ".join(f"{fd._pct(row[g])} | {row[g]['vs_base_p']:.3f}" for g in general)
+            + " | ".join(f"{fd.pct(row[g])} | {row[g]['vs_base_p']:.3f}" for g in general)
             + " |"
         )
     return out, lines
