@@ -58,6 +58,17 @@ def ingest_when_free(src: Path, kb: Path, wait_s: float = 900.0) -> Path:
     return kb
 
 
+def gguf_of(adapter: Path) -> Path:
+    """The adapter's GGUF LoRA next to it (``<adapter>.gguf``, `expert finetune export`), exported
+    once: how the benchmarks run an adapter, on llama.cpp over the bundled Q4_1 model."""
+    from industry_expert.finetune.merge import export_lora_gguf
+
+    out = adapter.with_suffix(".gguf")
+    if not out.is_file():
+        export_lora_gguf(adapter, out)
+    return out
+
+
 def sample_kb() -> Path:
     """The sample company's KB under bench/out (incremental: re-running is cheap)."""
     return ingest_when_free(DATA, OUT / "kestrel-kb")

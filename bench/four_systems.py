@@ -16,7 +16,7 @@ import json
 import shutil
 from pathlib import Path
 
-from _common import OUT, QUESTIONS, RESULTS, SAMPLE, machine, sample_kb, write_results
+from _common import OUT, QUESTIONS, RESULTS, SAMPLE, gguf_of, machine, sample_kb, write_results
 from answer_quality import SETTINGS, table
 from grounded_adapter import OWN_EXAMPLES
 from industry_expert.advise.profile import Profile, profile_data, profile_kb
@@ -62,16 +62,6 @@ engine and weights the base and RAG systems use, so only the adapter differs bet
 RENAME = {"facts": {"fine-tuned": "fine-tuned (facts)", "rag+fine-tuned": "rag+fine-tuned (facts)"}}
 
 
-def gguf_adapter(adapter: Path) -> Path:
-    """The adapter's GGUF LoRA next to it (``<adapter>.gguf``), exported once."""
-    from industry_expert.finetune.merge import export_lora_gguf
-
-    out = adapter.with_suffix(".gguf")
-    if not out.is_file():
-        export_lora_gguf(adapter, out)
-    return out
-
-
 def run_part(part: str, questions: Path, kb: Path) -> EvalReport:
     """One part's systems on the questions, or its finished summary for the same questions."""
     out, adapter, systems = PARTS[part]
@@ -88,7 +78,7 @@ def run_part(part: str, questions: Path, kb: Path) -> EvalReport:
     if adapter is not None and not (adapter / "adapter_config.json").is_file():
         how = "bench/grounded_adapter.py --stage own" if part == "grounded" else "bench/finetune_effect.py"
         raise SystemExit(f"run {how} first (it trains {adapter})")
-    a = str(gguf_adapter(adapter)) if adapter else None
+    a = str(gguf_of(adapter)) if adapter else None
     return evaluate(questions, out, str(kb), a, settings=SETTINGS, progress=True, only=systems)
 
 

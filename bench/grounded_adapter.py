@@ -25,7 +25,7 @@ import json
 import time
 from pathlib import Path
 
-from _common import OUT, ROOT, machine, write_results
+from _common import OUT, ROOT, gguf_of, machine, write_results
 from answer_fallback import answer_rows, cached_answers, kb_for, metrics, question_sets, row_line
 from industry_expert.config import AnswerSettings, Settings
 from industry_expert.evaluate.questions import Question
@@ -95,7 +95,6 @@ OWN_EXAMPLES = 120
 def own_adapter(name: str, examples: int = OWN_EXAMPLES) -> Path:
     """The adapter for one KB from its own RAFT data (the per-KB recipe; bench/four_systems.py),
     and its GGUF LoRA next to it (``<adapter>.gguf``)."""
-    from industry_expert.finetune.merge import export_lora_gguf
     from industry_expert.finetune.synth import write_from_kb
 
     data = OWN / f"raft-{name}-own-{examples}.jsonl"
@@ -104,8 +103,7 @@ def own_adapter(name: str, examples: int = OWN_EXAMPLES) -> Path:
             write_from_kb(kb_for(name, {}), data, raft=True, phrasings=1, seed=1, limit=examples), flush=True
         )
     adapter = train_on(data, OWN / f"adapter-{name}-{examples}", OWN / f"train-{name}-{examples}.json")
-    if not adapter.with_suffix(".gguf").is_file():
-        export_lora_gguf(adapter, adapter.with_suffix(".gguf"))
+    gguf_of(adapter)
     return adapter
 
 
@@ -154,22 +152,11 @@ def in_fixed_order(qs: list[Question]) -> list[Question]:
     return sorted(qs, key=lambda q: hashlib.sha256(q.id.encode()).hexdigest())
 
 
-def lora_gguf(held_out: str) -> Path:
-    """The adapter as a GGUF LoRA (`expert finetune export`), applied by llama.cpp at run time on
-    the bundled Q4_1 model: the adapter as `expert ask --adapter FILE.gguf` runs it."""
-    from industry_expert.finetune.merge import export_lora_gguf
-
-    out = G / f"adapter-minus-{held_out}.gguf"
-    if not out.is_file():
-        export_lora_gguf(G / f"adapter-minus-{held_out}", out)
-    return out
-
-
 SYSTEMS = {  # cache tag -> (label, the model file it waits for, (model, adapter) to load)
     "grounded": (
         "RAG + grounded adapter",
         lambda n: G / f"adapter-minus-{n}" / "expert_adapter.json",
-        lambda n: (None, str(lora_gguf(n))),
+        lambda n: (None, str(gguf_of(G / f"adapter-minus-{n}"))),
     ),
     "merged": (
         f"RAG + grounded adapter merged into {QUANT.upper()}",

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import OUT, QUESTIONS, machine, sample_kb, write_results
+from _common import OUT, QUESTIONS, ingest_when_free, machine, sample_kb, write_results
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "corpora"))
 from fetch import corpus_names, fetch, questions_path  # noqa: E402
@@ -39,7 +39,6 @@ from fetch import corpus_names, fetch, questions_path  # noqa: E402
 from industry_expert.config import RetrieveSettings  # noqa: E402
 from industry_expert.evaluate.metrics import hit_at_k, ranked_documents, reciprocal_rank  # noqa: E402
 from industry_expert.evaluate.questions import Question, load_questions  # noqa: E402
-from industry_expert.ingest.pipeline import ingest  # noqa: E402
 from industry_expert.kb import KnowledgeBase  # noqa: E402
 from industry_expert.retrieve.hybrid import Candidates, fuse, gather, retrieve  # noqa: E402
 
@@ -117,10 +116,7 @@ def question_sets() -> dict[str, tuple[Path, list[Question]]]:
         if not questions_path(name).is_file():
             print(f"skipping corpus {name}: no questions.jsonl yet", file=sys.stderr)
             continue
-        kb = OUT / f"{name}-kb"
-        report = ingest([str(fetch(name))], kb)
-        if not report.ok:
-            raise SystemExit(f"ingest of {name} failed: {report.to_dict()['errors']}")
+        kb = ingest_when_free(fetch(name), OUT / f"{name}-kb")
         sets[name] = (kb, load_questions(questions_path(name)))
     return {n: (kb, [q for q in qs if q.answerable]) for n, (kb, qs) in sets.items()}
 

@@ -78,8 +78,9 @@ def check_out_dir(folder: str | os.PathLike[str], kind: str, overwrite: bool = F
     )
 
 
-def check_out_gguf(file: str | os.PathLike[str], overwrite: bool = False) -> Path:
-    """Refuse to replace an existing file unless ``overwrite`` (and never a folder)."""
+def check_out_binary_file(file: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    """Refuse to replace an existing file that the tool writes whole (a GGUF adapter) unless
+    ``overwrite``, and never a folder."""
     path = Path(file)
     if path.is_dir():
         raise OutputExistsError(f"{path}: --out must be a file, and a folder is there")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
 from industry_expert.cli.config import config_option, load_settings, setting_options
 from industry_expert.cli.output import DefaultCommandGroup, print_json
-from industry_expert.outputs import check_out_dir, check_out_file, check_out_gguf
+from industry_expert.outputs import check_out_binary_file, check_out_dir, check_out_file
 
 
 @click.group("data")
@@ -230,7 +229,7 @@ def export_cmd(adapter: str, out: str, overwrite: bool, as_json: bool) -> None:
 
     if not out.lower().endswith(".gguf"):
         raise click.BadParameter("must end in .gguf", param_hint="--out")
-    check_out_gguf(out, overwrite)
+    check_out_binary_file(out, overwrite)
     path = export_lora_gguf(adapter, out)
     size_mb = path.stat().st_size / 1048576
     if as_json:
@@ -248,7 +247,7 @@ def export_cmd(adapter: str, out: str, overwrite: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def merge_cmd(adapter: str, out: str, gguf: bool, quant: str, overwrite: bool, as_json: bool) -> None:
     """Merge an adapter into its base (and export GGUF)."""
-    from industry_expert.finetune.merge import merge
+    from industry_expert.finetune.merge import adapter_manifest, merge
 
     check_out_dir(out, "adapter", overwrite)
     r = merge(adapter, out, gguf=gguf, quant=quant)
@@ -260,9 +259,7 @@ def merge_cmd(adapter: str, out: str, gguf: bool, quant: str, overwrite: bool, a
         + (
             "\nnote: 4-bit weights can round a small LoRA update away (bench/results/merge_washout.md); "
             f"'expert finetune export {adapter} --out FILE.gguf' keeps it whole for llama.cpp"
-            if gguf
-            and quant.startswith("q4")
-            and os.path.isfile(os.path.join(adapter, "adapter_config.json"))
+            if gguf and quant.startswith("q4") and adapter_manifest(adapter)["kind"] == "peft-adapter"
             else ""
         )
     )

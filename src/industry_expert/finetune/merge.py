@@ -114,7 +114,7 @@ def export_lora_gguf(adapter: str | Path, out: str | Path) -> Path:
     """The LoRA adapter as a GGUF adapter file (f16, a few MB) that llama.cpp applies at run time on
     the base GGUF (``expert ask --adapter FILE.gguf``). Unlike ``merge --gguf``, the update is not
     folded into weights that are then quantized: a 4-bit quantizer rounds a small LoRA update away
-    (bench/grounded_adapter.py measured it)."""
+    (bench/merge_washout.py measures it)."""
     manifest = adapter_manifest(adapter)
     if manifest["kind"] != "peft-adapter":
         raise ModelError(f"{adapter}: a {manifest['kind']} has no LoRA to export; use 'merge --gguf'")
