@@ -179,8 +179,13 @@ def row_line(name: str, label: str, m: dict) -> str:
     return (
         f"| {name} | {label} | {m['n']} | {m['correct']:.3f} [{lo:.2f}-{hi:.2f}] | "
         f"{m['false_abstention']:.3f} | {m['abstention_unanswerable']:.3f} ({m['n_unanswerable']}) | "
-        f"{m['citation_precision']:.3f} | {m['extractive']} |"
+        f"{_rate(m['citation_precision'])} | {m['extractive']} |"
     )
+
+
+def _rate(x: float) -> str:
+    """A rate to 3 decimals; 'n/a' where nothing was there to rate (no citation at all)."""
+    return "n/a" if x != x else f"{x:.3f}"
 
 
 def held_out_at_defaults(args: argparse.Namespace, given: dict[str, str]) -> None:

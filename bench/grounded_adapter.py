@@ -1,6 +1,7 @@
 """Does a grounded-answering adapter carry to a knowledge base it never saw? Leave-one-KB-out.
 
     python bench/grounded_adapter.py [--stage all|train|eval|report] [--per-kb 40] [--sources all]
+        [--data kb|questions] [--answer-format answer-first|quote-first] [--systems grounded,merged]
 
 For each KB X in {kestrel, git, sqlite}: RAFT data (`expert data from-kb --raft`: a question, the
 passage that answers it among hard-negative distractors, one example in five distractors only and
@@ -11,6 +12,9 @@ a LoRA adapter trained on it (`expert finetune`, fixed schedule), then X's quest
 adapter as a GGUF LoRA that llama.cpp applies on the bundled model (`expert finetune export`, what
 `expert ask --adapter FILE.gguf` runs), and with the adapter merged and quantized to the bundled
 model's own Q4_1 (`expert finetune merge --gguf`).
+``--data questions`` builds the RAFT data from each other KB's question set instead (``qraft``:
+real questions, the passages `ask` really retrieves, the KB's own near misses for the abstention;
+round 6, results in grounded_adapter_qraft*.md).
 Every training prompt is checked to be byte-identical to the prompt `ask` renders for the same
 passages. Every step caches under bench/out/grounded/<per-kb>x<sources>/ (data, adapters, merged
 models, one answer per line), so an interrupted run resumes; `--stage train` and `--stage eval` can run side by side
@@ -25,7 +29,7 @@ import json
 import time
 from pathlib import Path
 
-from _common import OUT, ROOT, gguf_of, machine, write_results
+from _common import OUT, QUESTIONS, ROOT, gguf_of, machine, write_results
 from answer_fallback import answer_rows, cached_answers, kb_for, metrics, question_sets, row_line
 from industry_expert.config import AnswerSettings, Settings
 from industry_expert.evaluate.questions import Question
@@ -56,6 +60,128 @@ def raft(name: str, per_kb: int) -> Path:
         G.mkdir(parents=True, exist_ok=True)
         print(write_from_kb(kb_for(name, {}), path, raft=True, phrasings=1, seed=0, limit=per_kb), flush=True)
     return path
+
+
+QRAFT_NO_ORACLE = 0.2
+"""``--data questions``: the share of answerable questions shown with their gold passages removed
+(answered with the abstention), as ``expert data from-kb --raft`` does with its oracle."""
+
+
+QUOTE_FIRST = [False]
+"""``--answer-format quote-first``: the answer opens with the passage sentence in quotation marks
+('"..." [n]'), then those sentences of the reference answer that `ask`'s citation check keeps.
+Every answer then starts with the same token, so answering or abstaining ('The knowledge base does
+not cover...') is one early choice at the data's own odds, instead of the abstention's one fixed
+opening against the many openings of varied answers (under greedy decoding the fixed one won: the
+answer-first adapter abstained on every held-out sample question); and the model is not taught
+sentences the check would drop."""
+
+
+def quote_first(quote: str, reference: str, n: int, passages: list[str]) -> str | None:
+    """'"quote" [n]' plus each reference sentence, cited [n], that the check keeps beside it;
+    None when the check would not keep the quote itself."""
+    from industry_expert.generate.citations import check
+    from industry_expert.text import lines_and_sentences
+
+    answer = f'"{quote}" [{n}]'
+    if not all(c.supported for c in check(answer, passages, ANSWER.support_threshold)):
+        return None
+    for sentence in (x.strip() for x in lines_and_sentences(reference) if x.strip()):
+        longer = f"{answer} {sentence} [{n}]"
+        if all(c.supported for c in check(longer, passages, ANSWER.support_threshold)):
+            answer = longer
+    return answer
+
+
+def qraft(name: str, per_kb: int) -> Path:
+    """RAFT from a KB's own question set (``--data questions``): each question as a user asked it,
+    with exactly the passages `ask` retrieves for it (k=5, the shipped retrieval and context fit).
+    An answerable question whose top five hold a gold-source passage matching its answer regex within one sentence is
+    answered with its reference answer cited ``[n]`` plus that passage's matching sentence quoted
+    verbatim (what the citation check keeps); one in five of those is shown instead the best five
+    passages from other documents (the near misses retrieval really returns) and answered with the
+    abstention, as is every unanswerable question. Questions whose gold passage is not in the top
+    five are left out (the fact may be there under another wording). ``per_kb`` examples, drawn
+    seeded; the held-out KB's questions never enter its adapter's data."""
+    import random
+    import re
+
+    from industry_expert.evaluate.metrics import source_matches
+    from industry_expert.evaluate.questions import load_questions
+    from industry_expert.generate.context import prepare
+    from industry_expert.generate.prompts import NOT_COVERED
+    from industry_expert.kb import KnowledgeBase
+    from industry_expert.models.generators import load_generator
+    from industry_expert.retrieve.hybrid import retrieve
+    from industry_expert.text import lines_and_sentences
+
+    path = G / f"raft-{name}.jsonl"
+    if path.is_file():
+        return path
+    from fetch import questions_path
+
+    qs = load_questions(QUESTIONS if name == "kestrel" else questions_path(name))
+    rng = random.Random(0)
+    rng.shuffle(qs)
+    gen = load_generator()
+    rows, skipped = [], 0
+    with KnowledgeBase.open(kb_for(name, {})) as kb:
+        for q in qs:
+            if len(rows) >= per_kb:
+                break
+            golds = q.gold_sources
+
+            def gold(h, golds=golds) -> bool:  # type: ignore[no-untyped-def]
+                return any(source_matches(h.source, g) for g in golds)
+
+            hits = retrieve(kb, q.question, k=5)
+            answer = NOT_COVERED
+            if q.answerable:
+                rx = re.compile(q.regex or re.escape(q.key_facts[0]), re.IGNORECASE)
+                oracle = next((h for h in hits if gold(h) and rx.search(h.text)), None)
+                if oracle is None:
+                    skipped += 1
+                    continue
+                if rng.random() < QRAFT_NO_ORACLE:
+                    hits = [h for h in retrieve(kb, q.question, k=20) if not gold(h)][:5]
+                else:
+                    shown, _, _ = prepare(gen, q.question, hits, ANSWER)
+                    if oracle not in shown:  # cut by the context fit
+                        skipped += 1
+                        continue
+                    n = shown.index(oracle) + 1
+                    quote = next((s.strip() for s in lines_and_sentences(oracle.text) if rx.search(s)), None)
+                    if quote is None:  # the match spans sentences: no one sentence to quote
+                        skipped += 1
+                        continue
+                    cited = " ".join(f"{s.strip()} [{n}]" for s in lines_and_sentences(q.answer) if s.strip())
+                    if QUOTE_FIRST[0]:
+                        answer = quote_first(quote, q.answer, n, [h.text for h in shown])
+                        if answer is None:  # the check would drop the quote itself
+                            skipped += 1
+                            continue
+                    else:
+                        answer = f'{cited} The passage says: "{quote}" [{n}]'
+            shown, messages, _ = prepare(gen, q.question, hits, ANSWER)
+            rows.append(
+                {
+                    "messages": [*messages, {"role": "assistant", "content": answer}],
+                    "source": name,
+                    "question_id": q.id,
+                    "oracle": answer != NOT_COVERED,
+                    "chunk_ids": [h.chunk_id for h in shown],
+                    "kind": "qraft-" + ("answer" if answer != NOT_COVERED else "abstain"),
+                }
+            )
+    G.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    kinds = {k: sum(r["kind"] == k for r in rows) for k in ("qraft-answer", "qraft-abstain")}
+    print(f"{name}: {len(rows)} examples {kinds}, {skipped} questions left out", flush=True)
+    return path
+
+
+DATA = [raft]
+"""How a source KB's RAFT data is made (main sets it from --data): ``raft`` or ``qraft``."""
 
 
 def prompt_identity(name: str) -> dict:
@@ -111,7 +237,7 @@ def train(held_out: str, per_kb: int, sources: tuple[str, ...]) -> Path:
     data = G / f"train-minus-{held_out}.jsonl"
     if not data.is_file():
         data.write_text(
-            "".join(raft(n, per_kb).read_text(encoding="utf-8") for n in sources if n != held_out)
+            "".join(DATA[0](n, per_kb).read_text(encoding="utf-8") for n in sources if n != held_out)
         )
     return train_on(data, G / f"adapter-minus-{held_out}", G / f"train-minus-{held_out}.json")
 
@@ -205,11 +331,12 @@ def wait_for(path: Path, limit_s: float) -> bool:
 
 def stage_train(per_kb: int, sources: tuple[str, ...], only: str | None) -> None:
     for name in sources:
-        raft(name, per_kb)
+        DATA[0](name, per_kb)
     for name in [only] if only else SETS:
         print(f"train without {name}", flush=True)
         train(name, per_kb, sources)
-        merged(name)
+        if "merged" in SYSTEMS:
+            merged(name)
 
 
 def stage_eval(per_set: int, per_test: int, wait_s: float, only: str | None) -> None:
@@ -353,10 +480,28 @@ def report(per_set: int, per_test: int, per_kb: int, sources: tuple[str, ...], r
     text = (
         f"Grounded-answering adapter, leave-one-KB-out (bundled SmolLM2-135M; LoRA r={TRAIN.lora_r}, "
         f"{TRAIN.epochs} epoch over {per_kb} RAFT examples from each of the {len(sources) - 1} other KBs "
-        f"of {', '.join(sources)}, batch {TRAIN.batch_size}, lr {TRAIN.lr}, precision {'/'.join(sorted(precisions))}; "
-        "exported as a GGUF LoRA (`expert finetune export`) that llama.cpp applies on the bundled "
-        f"Q4_1 model, and, for comparison, merged into the fp32 weights and quantized to {QUANT.upper()} like "
-        "the bundled model (`expert finetune merge --gguf`). Answers: `ask` at `expert ask`'s defaults (k=5, whole context, <= 160 tokens); "
+        + (
+            "(built from each KB's question set, `--data questions`: the passages `ask` retrieves, "
+            + (
+                "the passage sentence that states the answer in quotation marks first, then the reference "
+                "answer's sentences that `ask`'s citation check keeps"
+                if QUOTE_FIRST[0]
+                else "the reference answer cited, then its passage sentence quoted"
+            )
+            + ", one in five answerable questions "
+            "and every unanswerable one shown non-gold passages and answered with the abstention) "
+            if DATA[0] is qraft
+            else ""
+        )
+        + f"of {', '.join(sources)}, batch {TRAIN.batch_size}, lr {TRAIN.lr}, precision {'/'.join(sorted(precisions))}; "
+        "exported as a GGUF LoRA (`expert finetune export`) that llama.cpp applies on the bundled Q4_1 model"
+        + (
+            f", and, for comparison, merged into the fp32 weights and quantized to {QUANT.upper()} like "
+            "the bundled model (`expert finetune merge --gguf`)"
+            if "merged" in SYSTEMS
+            else ""
+        )
+        + ". Answers: `ask` at `expert ask`'s defaults (k=5, whole context, <= 160 tokens); "
         f"'+ fallback': the shipped extractive fallback (threshold {t}); s/answer is wall time on a machine "
         "shared by the run's own trainings and answers (2 cores), so it does not compare the systems. "
         "Questions: every unanswerable "
@@ -389,16 +534,38 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stage", default="all", choices=["all", "train", "eval", "report", "own"])
     ap.add_argument("--per-kb", type=int, default=40, help="RAFT examples drawn from each KB")
+    ap.add_argument(
+        "--data",
+        default="kb",
+        choices=["kb", "questions"],
+        help="RAFT from each KB's chunks (`expert data from-kb --raft`) or from its question set (qraft)",
+    )
     ap.add_argument("--sources", default="all", choices=["all", "held-out"], help="KBs RAFT data comes from")
     ap.add_argument("--per-set", type=int, default=30, help="questions evaluated on the sample (kestrel)")
     ap.add_argument("--per-test-set", type=int, default=20, help="questions evaluated on git and sqlite")
     ap.add_argument("--held-out", choices=SETS, help="train/eval: only the adapter that leaves this KB out")
     ap.add_argument("--results", default="grounded_adapter", help="report: bench/results/NAME.md/.json")
     ap.add_argument("--wait", type=float, default=0.0, help="eval: seconds to wait for each merged model")
+    ap.add_argument(
+        "--answer-format",
+        default="answer-first",
+        choices=["answer-first", "quote-first"],
+        help="--data questions: the reference answer then the quote, or the quote first",
+    )
+    ap.add_argument(
+        "--systems",
+        default=",".join(SYSTEMS),
+        help="adapter systems to train for, answer with and report (comma-separated: grounded,merged)",
+    )
     args = ap.parse_args()
+    for unused in set(SYSTEMS) - set(args.systems.split(",")):
+        del SYSTEMS[unused]
     sources = ALL if args.sources == "all" else SETS
     global G
-    G = OUT / "grounded" / f"{args.per_kb}x{len(sources)}"
+    QUOTE_FIRST[0] = args.answer_format == "quote-first"
+    tag = {"kb": "", "questions": "q"}[args.data] + ("f" if QUOTE_FIRST[0] else "")
+    G = OUT / "grounded" / f"{tag}{args.per_kb}x{len(sources)}"
+    DATA[0] = qraft if args.data == "questions" else raft
     if args.stage in ("all", "train"):
         stage_train(args.per_kb, sources, args.held_out)
     if args.stage in ("all", "own"):
