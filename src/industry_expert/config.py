@@ -247,8 +247,9 @@ class FinetuneSettings(Section):
     """``schedule: auto``: optimizer steps a small dataset is trained for at least."""
     max_epochs: int = Field(30, ge=1)
     """``schedule: auto``: the most epochs it may choose."""
-    patience: int = Field(2, ge=1)
-    """``schedule: auto``: epochs without a better held-out loss before training stops."""
+    patience: int = Field(2, ge=0)
+    """``schedule: auto``: epochs without a better held-out loss before training stops and puts
+    the best epoch's weights back; 0 never stops early (every planned epoch runs)."""
     max_steps: int | None = Field(None, ge=1)
     """Stop after this many optimizer steps (overrides epochs when reached first)."""
     batch_size: int = Field(4, ge=1)

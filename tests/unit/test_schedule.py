@@ -27,3 +27,17 @@ def test_early_stop_on_held_out_loss() -> None:
     assert should_stop([2.0, 1.8, 1.9, 1.85], patience=2)
     assert not should_stop([2.0, 1.8, 1.9, 1.79], patience=2)
     assert not should_stop([2.0], patience=0)
+
+
+def test_patience_zero_turns_early_stopping_off() -> None:
+    import pytest
+
+    from industry_expert.config import FinetuneSettings
+    from industry_expert.errors import ConfigError
+
+    assert "no early stop (patience 0)" in plan(steps_per_epoch=9, patience=0).reason
+    assert "early stop after 2 evals" in plan(steps_per_epoch=9).reason
+    assert not should_stop([1.0, 2.0, 3.0, 4.0], patience=0)  # a rising loss never stops it
+    assert FinetuneSettings.load(None, patience=0).patience == 0
+    with pytest.raises(ConfigError, match="patience"):
+        FinetuneSettings.load(None, patience=-1)

@@ -70,7 +70,12 @@ def plan(
         steps_per_epoch,
         total,
         patience,
-        reason + f"; early stop after {patience} evals without improvement",
+        reason
+        + (
+            f"; early stop after {patience} evals without improvement"
+            if patience
+            else "; no early stop (patience 0)"
+        ),
     )
 
 
