@@ -67,7 +67,7 @@ QRAFT_NO_ORACLE = 0.2
 (answered with the abstention), as ``expert data from-kb --raft`` does with its oracle."""
 
 
-QUOTE_FIRST = [False]
+QUOTE_FIRST = False
 """``--answer-format quote-first``: the answer opens with the passage sentence in quotation marks
 ('"..." [n]'), then those sentences of the reference answer that `ask`'s citation check keeps.
 Every answer then starts with the same token, so answering or abstaining ('The knowledge base does
@@ -93,27 +93,51 @@ def quote_first(quote: str, reference: str, n: int, passages: list[str]) -> str 
     return answer
 
 
+def _is_gold(hit, q: Question) -> bool:  # type: ignore[no-untyped-def]
+    from industry_expert.evaluate.metrics import source_matches
+
+    return any(source_matches(hit.source, g) for g in q.gold_sources)
+
+
+def _cited(q: Question, oracle, rx, shown: list) -> str | None:  # type: ignore[no-untyped-def]
+    """The answer to train on when ``oracle`` is among the ``shown`` passages; None when the
+    context fit cut it, when no single sentence of it matches ``rx``, or (quote first) when the
+    check would drop the quote."""
+    from industry_expert.text import lines_and_sentences
+
+    if oracle not in shown:
+        return None
+    n = shown.index(oracle) + 1
+    quote = next((s.strip() for s in lines_and_sentences(oracle.text) if rx.search(s)), None)
+    if quote is None:
+        return None
+    if QUOTE_FIRST:
+        return quote_first(quote, q.answer, n, [h.text for h in shown])
+    cited = " ".join(f"{s.strip()} [{n}]" for s in lines_and_sentences(q.answer) if s.strip())
+    # not finetune.synth.cited_answer: that one drops the quote when the answer contains it (a
+    # short option like "-x"), and picks the sentence by shared words instead of the answer regex
+    return f'{cited} The passage says: "{quote}" [{n}]'
+
+
 def qraft(name: str, per_kb: int) -> Path:
     """RAFT from a KB's own question set (``--data questions``): each question as a user asked it,
     with exactly the passages `ask` retrieves for it (k=5, the shipped retrieval and context fit).
-    An answerable question whose top five hold a gold-source passage matching its answer regex within one sentence is
-    answered with its reference answer cited ``[n]`` plus that passage's matching sentence quoted
-    verbatim (what the citation check keeps); one in five of those is shown instead the best five
-    passages from other documents (the near misses retrieval really returns) and answered with the
-    abstention, as is every unanswerable question. Questions whose gold passage is not in the top
-    five are left out (the fact may be there under another wording). ``per_kb`` examples, drawn
-    seeded; the held-out KB's questions never enter its adapter's data."""
+    An answerable question whose top five hold a gold-source passage matching its answer regex
+    within one sentence is answered from it (``_cited``: answer first or quote first); one in five
+    of those is shown instead the best five passages from other documents (the near misses
+    retrieval really returns) and answered with the abstention, as is every unanswerable question.
+    Questions whose gold passage is not in the top five are left out (the fact may be there under
+    another wording). ``per_kb`` examples, drawn seeded; the held-out KB's questions never enter
+    its adapter's data."""
     import random
     import re
 
-    from industry_expert.evaluate.metrics import source_matches
     from industry_expert.evaluate.questions import load_questions
     from industry_expert.generate.context import prepare
     from industry_expert.generate.prompts import NOT_COVERED
     from industry_expert.kb import KnowledgeBase
     from industry_expert.models.generators import load_generator
     from industry_expert.retrieve.hybrid import retrieve
-    from industry_expert.text import lines_and_sentences
 
     path = G / f"raft-{name}.jsonl"
     if path.is_file():
@@ -129,40 +153,21 @@ def qraft(name: str, per_kb: int) -> Path:
         for q in qs:
             if len(rows) >= per_kb:
                 break
-            golds = q.gold_sources
-
-            def gold(h, golds=golds) -> bool:  # type: ignore[no-untyped-def]
-                return any(source_matches(h.source, g) for g in golds)
-
-            hits = retrieve(kb, q.question, k=5)
-            answer = NOT_COVERED
+            hits, oracle = retrieve(kb, q.question, k=5), None
             if q.answerable:
                 rx = re.compile(q.regex or re.escape(q.key_facts[0]), re.IGNORECASE)
-                oracle = next((h for h in hits if gold(h) and rx.search(h.text)), None)
+                oracle = next((h for h in hits if _is_gold(h, q) and rx.search(h.text)), None)
                 if oracle is None:
                     skipped += 1
                     continue
                 if rng.random() < QRAFT_NO_ORACLE:
-                    hits = [h for h in retrieve(kb, q.question, k=20) if not gold(h)][:5]
-                else:
-                    shown, _, _ = prepare(gen, q.question, hits, ANSWER)
-                    if oracle not in shown:  # cut by the context fit
-                        skipped += 1
-                        continue
-                    n = shown.index(oracle) + 1
-                    quote = next((s.strip() for s in lines_and_sentences(oracle.text) if rx.search(s)), None)
-                    if quote is None:  # the match spans sentences: no one sentence to quote
-                        skipped += 1
-                        continue
-                    cited = " ".join(f"{s.strip()} [{n}]" for s in lines_and_sentences(q.answer) if s.strip())
-                    if QUOTE_FIRST[0]:
-                        answer = quote_first(quote, q.answer, n, [h.text for h in shown])
-                        if answer is None:  # the check would drop the quote itself
-                            skipped += 1
-                            continue
-                    else:
-                        answer = f'{cited} The passage says: "{quote}" [{n}]'
+                    hits = [h for h in retrieve(kb, q.question, k=20) if not _is_gold(h, q)][:5]
+                    oracle = None
             shown, messages, _ = prepare(gen, q.question, hits, ANSWER)
+            answer = NOT_COVERED if oracle is None else _cited(q, oracle, rx, shown)
+            if answer is None:
+                skipped += 1
+                continue
             rows.append(
                 {
                     "messages": [*messages, {"role": "assistant", "content": answer}],
@@ -180,7 +185,7 @@ def qraft(name: str, per_kb: int) -> Path:
     return path
 
 
-DATA = [raft]
+DATA = raft
 """How a source KB's RAFT data is made (main sets it from --data): ``raft`` or ``qraft``."""
 
 
@@ -237,7 +242,7 @@ def train(held_out: str, per_kb: int, sources: tuple[str, ...]) -> Path:
     data = G / f"train-minus-{held_out}.jsonl"
     if not data.is_file():
         data.write_text(
-            "".join(DATA[0](n, per_kb).read_text(encoding="utf-8") for n in sources if n != held_out)
+            "".join(DATA(n, per_kb).read_text(encoding="utf-8") for n in sources if n != held_out)
         )
     return train_on(data, G / f"adapter-minus-{held_out}", G / f"train-minus-{held_out}.json")
 
@@ -331,7 +336,7 @@ def wait_for(path: Path, limit_s: float) -> bool:
 
 def stage_train(per_kb: int, sources: tuple[str, ...], only: str | None) -> None:
     for name in sources:
-        DATA[0](name, per_kb)
+        DATA(name, per_kb)
     for name in [only] if only else SETS:
         print(f"train without {name}", flush=True)
         train(name, per_kb, sources)
@@ -485,12 +490,12 @@ def report(per_set: int, per_test: int, per_kb: int, sources: tuple[str, ...], r
             + (
                 "the passage sentence that states the answer in quotation marks first, then the reference "
                 "answer's sentences that `ask`'s citation check keeps"
-                if QUOTE_FIRST[0]
+                if QUOTE_FIRST
                 else "the reference answer cited, then its passage sentence quoted"
             )
             + ", one in five answerable questions "
             "and every unanswerable one shown non-gold passages and answered with the abstention) "
-            if DATA[0] is qraft
+            if DATA is qraft
             else ""
         )
         + f"of {', '.join(sources)}, batch {TRAIN.batch_size}, lr {TRAIN.lr}, precision {'/'.join(sorted(precisions))}; "
@@ -561,11 +566,11 @@ def main() -> None:
     for unused in set(SYSTEMS) - set(args.systems.split(",")):
         del SYSTEMS[unused]
     sources = ALL if args.sources == "all" else SETS
-    global G
-    QUOTE_FIRST[0] = args.answer_format == "quote-first"
-    tag = {"kb": "", "questions": "q"}[args.data] + ("f" if QUOTE_FIRST[0] else "")
+    global G, QUOTE_FIRST, DATA
+    QUOTE_FIRST = args.answer_format == "quote-first"
+    tag = {"kb": "", "questions": "q"}[args.data] + ("f" if QUOTE_FIRST else "")
     G = OUT / "grounded" / f"{tag}{args.per_kb}x{len(sources)}"
-    DATA[0] = qraft if args.data == "questions" else raft
+    DATA = qraft if args.data == "questions" else raft
     if args.stage in ("all", "train"):
         stage_train(args.per_kb, sources, args.held_out)
     if args.stage in ("all", "own"):

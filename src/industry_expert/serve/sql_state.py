@@ -66,11 +66,19 @@ class SqlState:
                 tx, "SELECT 1 FROM {keys} WHERE name=? AND revoked IS NULL", (record.name,)
             ).fetchone():
                 raise ConfigError(f"a key named '{record.name}' exists (revoke it first)")
-            row = (record.name, record.digest, json.dumps(record.scopes), record.admin)
+            scopes = json.dumps(record.scopes)
             self._run(
                 tx,
                 "INSERT INTO {keys} VALUES (?,?,?,?,?,?,?)",
-                (*row, record.created, record.expires, record.revoked),
+                (
+                    record.name,
+                    record.digest,
+                    scopes,
+                    record.admin,
+                    record.created,
+                    record.expires,
+                    record.revoked,
+                ),
             )
 
     @staticmethod
