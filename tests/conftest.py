@@ -9,6 +9,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# the CLI's log file (libraries' warnings): one per test session, not the user's
+os.environ.setdefault("IE_LOG_FILE", os.path.join(os.environ.get("TMPDIR", "/tmp"), f"ie-tests-{os.getpid()}.log"))
 
 from pathlib import Path  # noqa: E402
 

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 
-from industry_expert import __version__
+from industry_expert import __version__, logs
 from industry_expert.cli.config import config_option
 from industry_expert.cli.output import ExpertGroup
 
 
 @click.group(cls=ExpertGroup)
 @click.version_option(__version__, prog_name="expert")
-@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors (implies --verbose).")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Also show the libraries' log lines and warnings on stderr (they always go to the log file).",
+)
 @config_option
-def main(debug: bool, config_file: str | None) -> None:
-    """Turn a small language model into an expert on your company's data."""
-    # bitsandbytes warns on import that an optional CPU kernel package is missing: noise here
-    logging.getLogger("bitsandbytes").setLevel(logging.DEBUG if debug else logging.ERROR)
+def main(debug: bool, verbose: bool, config_file: str | None) -> None:
+    """Turn a small language model into an expert on your company's data.
+
+    Third-party warnings and log lines go to the log file ($IE_LOG_FILE, default
+    ~/.cache/industry-expert/logs/expert.log), not to the terminal; -v shows them.
+    """
+    logs.configure(verbose=verbose or debug)
 
 
 def _register() -> None:

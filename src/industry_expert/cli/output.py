@@ -83,6 +83,10 @@ class ExpertGroup(click.Group):
                 raise
             click.echo(f"error: {' '.join(str(exc).splitlines())}", err=True)
             sys.exit(2)
+        except click.UsageError as exc:  # a bad flag or argument: one line too, with where to look
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+            click.echo(f"error: {' '.join(exc.format_message().splitlines())}{hint}", err=True)
+            sys.exit(exc.exit_code)
         finally:
             sys.stdout, sys.stderr = out, err
 

@@ -115,10 +115,9 @@ class Run:
 
 
 def _encode_data(
-    data: Path, s: FinetuneSettings, tokenizer: Any, template: str
+    examples: list[Any], data: Path, s: FinetuneSettings, tokenizer: Any, template: str
 ) -> tuple[list[Encoded], list[Encoded], dict[str, Any]]:
-    """Load, check and encode the chat data; every problem is reported before training starts."""
-    examples = load_examples(data)
+    """Check and encode the loaded chat data; every problem is reported before training starts."""
     report = check(
         examples, lambda t: len(tokenizer(t, add_special_tokens=False)["input_ids"]), s.max_seq_len, str(data)
     )
@@ -174,11 +173,12 @@ def setup(data: str | Path, out: str | Path, s: FinetuneSettings, resume: bool =
 
     t_start = time.perf_counter()
     data, out = Path(data), Path(out)
+    examples = load_examples(data)  # a bad file is refused before the base model loads
     base = base_models.resolve_base(s.base)
     tokenizer = base_models.load_tokenizer(base)
     model_type = AutoConfig.from_pretrained(base).model_type
     template = chat_template(tokenizer, model_type)
-    train, evals, data_report = _encode_data(data, s, tokenizer, template)
+    train, evals, data_report = _encode_data(examples, data, s, tokenizer, template)
     acc = loop.accelerator()
     set_seed(s.seed)
     device = "cpu" if acc.device.type == "cpu" else str(acc.device)
