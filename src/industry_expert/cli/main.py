@@ -1,4 +1,4 @@
-"""Command tree: ``expert ingest | search | kb | ask | chat | data | finetune | eval | advise | config``."""
+"""Command tree: ``expert ingest | search | kb | ask | chat | data | finetune | eval | advise | models | config``."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def main(debug: bool, verbose: bool, config_file: str | None) -> None:
 
 
 def _register() -> None:
-    from industry_expert.cli import ask, evaluate, finetune, ingest, kb, search
+    from industry_expert.cli import ask, evaluate, finetune, ingest, kb, models, search
     from industry_expert.cli.config import config_group
 
     main.add_command(ingest.ingest_cmd)
@@ -41,6 +41,7 @@ def _register() -> None:
     main.add_command(finetune.finetune_group)
     main.add_command(evaluate.eval_group)
     main.add_command(evaluate.advise_cmd)
+    main.add_command(models.models_group)
     main.add_command(config_group)
     from industry_expert.cli import keys, serve
 

