@@ -28,6 +28,7 @@ NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 """A backend name: lower-case letters, digits and '-', starting with a letter."""
 _SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|credential", re.IGNORECASE)
 
+_EXTRAS = {"postgresql": "postgres"}  # the pyproject extra that brings a backend's packages
 _BACKENDS: dict[str, str] = {
     "sqlite-faiss": "industry_expert.store.sqlite_faiss:SQLiteFaissStore",
     "postgresql": "industry_expert.store.postgres:PostgresStore",
@@ -71,7 +72,7 @@ def backend_class(name: str) -> type[Any]:
     except ImportError as exc:
         raise ConfigError(
             f"store backend '{name}' needs a package that is not installed ({exc.name}); "
-            f"install the project's extra for it (e.g. pip install 'industry-expert[{name}]')"
+            f"install the project's extra for it (pip install 'industry-expert[{_EXTRAS.get(name, name)}]')"
         ) from exc
 
 
