@@ -43,7 +43,7 @@ CASES = [
     (("search", "pump", "--kb", "missing"), 2, "missing: no knowledge base here"),
     (("kb", "stats", "--kb", "missing"), 2, "no knowledge base here"),
     (("advise", "--kb", "missing"), 2, "no knowledge base here"),
-    (("--config", "bad.yaml", "search", "pump", "--kb", "kb"), 2, "bad.yaml: invalid YAML"),
+    (("--config", "bad.yaml", "search", "pump", "--kb", "kb"), 2, "bad.yaml: invalid config file"),
     (("--config", "unknown.yaml", "search", "pump", "--kb", "kb"), 2, "retrieve.nope: unknown setting"),
     (("ask", "What pressure?", "--kb", "kb", "--model", "missing.gguf"), 2, "missing.gguf: model file not found"),
     (("eval", "questions.jsonl", "--kb", "kb", "--out", "eval"), 2, "questions.jsonl:1: field 'id'"),
