@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,9 @@ ZORBLAX = (
     "The replacement Zorblax valve has part number ZX-4471 and is kept in stock at Linz.\n"
 )
 ZORBLAX_Q = "How often must the Zorblax coolant valve be replaced?"
+SETTING_NAME = re.compile(r"\b(?:serve|ingest)\.\w+|budget|--[a-z]")
+"""A setting's name or a command-line flag: the page speaks without them."""
+DATE_FORMAT = "new Intl.DateTimeFormat(navigator.languages, {dateStyle: 'medium', timeStyle: 'short'})"
 
 
 def shot(page, name: str, full: bool = True) -> None:  # type: ignore[no-untyped-def]
@@ -165,7 +169,8 @@ def test_upload_ask_delete(page, server, tmp_path: Path) -> None:  # type: ignor
     ok.wait_for(timeout=120_000)
     refused = page.locator(".upload.failed", has_text="huge-scan.txt")
     refused.wait_for()
-    assert "too large" in refused.text_content()
+    assert "too large: this server takes files of up to 1 MB" in refused.text_content()
+    assert not SETTING_NAME.search(refused.text_content()), refused.text_content()
     page.locator("#docs-table tbody tr", has_text="Zorblax coolant valve").wait_for()
     shot(page, "documents")
 
@@ -313,6 +318,18 @@ def test_choose_shows_the_report_and_the_recommendation(page, server) -> None:  
     page.wait_for_selector("#advice .recommendation", timeout=120_000)
     assert page.locator("#advice .recommendation").text_content() in ("RAG", "fine-tuning", "both")
     assert page.locator("#advice li").count() >= 1  # the reasons
+    # plain words: the advisor's page form of its reasons, no flags, no change rate over minutes
+    advice = page.evaluate(
+        "async (key) => (await fetch('/web/api/kbs/kestrel/advice', {headers: {Authorization: 'Bearer ' + key}})).json()",
+        server.keys["reader"],
+    )
+    assert page.locator("#advice ul li").all_text_contents() == advice["plain_reasons"]
+    text = page.locator("#advice").text_content()
+    assert "traceability" in " ".join(advice["reasons"]) and not SETTING_NAME.search(text), text
+    assert "per re-ingest" not in text and " days" not in text, text
+    assert "not enough ingest history yet to tell how often your documents change" in text
+    assert "expert " not in page.locator("#runs").text_content()
+    assert_dates_in_one_format(page, "#runs time")
     # the committed run (bench/results/four_systems.json): one bar per system it measured
     run = json.loads((ROOT / "bench" / "results" / "four_systems.json").read_text(encoding="utf-8"))["report"]
     systems = len(run["systems"])
@@ -328,6 +345,127 @@ def test_choose_shows_the_report_and_the_recommendation(page, server) -> None:  
     with page.expect_download() as download:
         report.locator("button", has_text="Download the full report").click()
     assert "<html" in Path(download.value.path()).read_text(encoding="utf-8")[:200]
+    page.set_viewport_size({"width": 375, "height": 812})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+def assert_dates_in_one_format(page, selector: str) -> None:  # type: ignore[no-untyped-def]
+    """Every date shown under ``selector`` is a <time> in the reader's locale's medium date and short time."""
+    dates = page.evaluate(
+        f"sel => {{ const f = {DATE_FORMAT}; return [...document.querySelectorAll(sel)]"
+        ".map((t) => [t.textContent, f.format(new Date(t.getAttribute('datetime')))]); }",
+        selector,
+    )
+    assert dates, f"no date under {selector}"
+    for shown, expected in dates:
+        assert shown == expected
+
+
+def titles(page) -> list[str]:  # type: ignore[no-untyped-def]
+    return page.locator("#docs-table tbody .doc-title").all_text_contents()  # type: ignore[no-any-return]
+
+
+def test_document_list_finds_sorts_and_pages_1000_documents(page, server) -> None:  # type: ignore[no-untyped-def]
+    sign_in(page, server.keys["archivist"])
+    page.click("#nav a[data-view=documents]")
+    rows = page.locator("#docs-table tbody tr[data-doc]")
+    rows.first.wait_for()
+    count = page.locator("#docs-count")
+    assert rows.count() == 50 and titles(page)[:2] == ["Archive note 0000", "Archive note 0001"]
+    assert re.fullmatch(r"Showing 1–50 of 1\D?000 documents\.", count.text_content()), count.text_content()
+    assert page.locator("#docs-page").text_content() == "Page 1 of 20"
+    assert page.locator("#docs-prev").is_disabled()
+    assert_dates_in_one_format(page, "#docs-table time")
+    shot(page, "documents-many", full=False)
+
+    # keyboard only: Next, then Previous
+    page.focus("#docs-next")
+    page.keyboard.press("Enter")
+    page.locator("#docs-page", has_text="Page 2 of 20").wait_for()
+    assert titles(page)[0] == "Archive note 0050" and "Showing 51–100" in count.text_content()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")
+    page.locator("#docs-page", has_text="Page 1 of 20").wait_for()
+    assert page.evaluate("document.activeElement.id") == "docs-next"  # the disabled button gave up the focus
+
+    # sort by name, both ways, and by date (the dates in the rows follow the order)
+    page.select_option("#docs-sort", "name-desc")
+    assert titles(page)[:2] == ["Archive note 0999", "Archive note 0998"]
+    for order, sign in (("newest", -1), ("oldest", 1)):
+        page.select_option("#docs-sort", order)
+        stamps = [t.get_attribute("datetime") for t in page.locator("#docs-table time").all()]
+        assert len(stamps) == 50 and stamps == sorted(stamps, reverse=sign < 0), order
+
+    # search: by a number, by several words, and no match; the pager follows
+    page.fill("#docs-search", "0123")
+    page.locator("#docs-table tbody tr[data-doc]").first.wait_for()
+    assert titles(page) == ["Archive note 0123"] and page.locator("#docs-pager").is_hidden()
+    assert re.fullmatch(r"Showing 1–1 of 1 matching document \(1\D?000 in all\)\.", count.text_content())
+    page.select_option("#docs-sort", "name")
+    page.fill("#docs-search", "note 09")  # every word, anywhere in the title or the file name
+    found = sum("09" in f"{i:04d}" for i in range(1000))
+    pages = -(-found // 50)
+    assert found > 100 and f"of {found} matching documents" in count.text_content()
+    assert page.locator("#docs-page").text_content() == f"Page 1 of {pages}"
+    for _ in range(pages - 1):
+        page.click("#docs-next")
+    assert titles(page)[-1] == "Archive note 0999" and page.locator("#docs-next").is_disabled()
+    assert rows.count() == found - 50 * (pages - 1)
+    page.fill("#docs-search", "zorblax")
+    assert page.locator("#docs-table tbody").text_content() == "No document matches “zorblax”."
+    page.fill("#docs-search", "")
+    assert rows.count() == 50 and "of 1" in count.text_content()
+
+    # a 375-px phone: nothing wider than the screen
+    page.set_viewport_size({"width": 375, "height": 812})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    shot(page, "documents-phone", full=False)
+    assert not [m for m in page.console if m.startswith(("error", "pageerror"))], page.console
+
+
+def test_dates_follow_the_readers_locale(browser, server) -> None:  # type: ignore[no-untyped-def]
+    """The same page read in German shows German dates, in the documents, the stats and the runs."""
+    context = browser.new_context(locale="de-DE", base_url=server.url)
+    try:
+        page = context.new_page()
+        page.goto("/")
+        sign_in(page, server.keys["reader"])
+        page.click("#nav a[data-view=documents]")
+        page.locator("#docs-table time").first.wait_for()
+        german = re.compile(r"\d{2}\.\d{2}\.\d{4}, \d{2}:\d{2}")
+        shown = page.locator("#docs-table time").all_text_contents()
+        assert shown and all(german.fullmatch(t) for t in shown), shown
+        assert_dates_in_one_format(page, "#docs-table time")
+        last = page.locator("#kb-stats div", has_text="Last update").locator("dd").text_content()
+        assert german.fullmatch(last), last
+        page.click("#nav a[data-view=choose]")
+        page.locator("#runs time").first.wait_for()
+        assert german.fullmatch(page.locator("#runs time").first.text_content())
+    finally:
+        context.close()
+
+
+def test_refused_files_are_said_in_plain_words(page, server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A .docx that unpacks to 257 MB (about 250 kB on the wire): the ingest refuses it, and the page
+    says why without naming the setting."""
+    bomb = tmp_path / "bomb.docx"
+    with (
+        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf,
+        zf.open("word/document.xml", "w", force_zip64=True) as member,
+    ):
+        for _ in range(257):
+            member.write(bytes(1 << 20))
+    sign_in(page, server.keys["writer"])
+    page.click("#nav a[data-view=documents]")
+    page.wait_for_selector("#docs-table tbody tr[data-doc]")
+    page.set_input_files("#file-input", str(bomb))
+    refused = page.locator(".upload.failed", has_text="bomb.docx")
+    refused.wait_for(timeout=120_000)
+    text = refused.text_content()
+    assert "bomb.docx: the file unpacks to more than 256 MB" in text, text
+    assert refused.locator(".status").text_content() == "not added"
+    assert not SETTING_NAME.search(text), text
+    shot(page, "refusal", full=False)
 
 
 def test_revoked_key_and_server_down_are_said_in_plain_words(page, server) -> None:  # type: ignore[no-untyped-def]

@@ -27,12 +27,53 @@ export class ApiError extends Error {
 export const SERVER_DOWN =
   'The server cannot be reached. It may be stopped or restarting: check that it is running, then try again.';
 
+// Why the server refused a request or a file, in plain words. Its reasons name the setting to raise
+// ("budget ingest.max_unpacked_mb"): that helps whoever runs it, and means nothing to the reader.
+const RULES = [
+  [/expands to more than ([\d.]+) MB when decompressed/, (mb) => `the file unpacks to more than ${mb} MB`],
+  [/file is ([\d.]+) MB, over the ([\d.]+) MB limit/,
+    (size, mb) => `the file is ${size} MB, and this server takes files of up to ${mb} MB`],
+  [/upload is larger than [\w.]+ \(([\d.]+) MB\)/,
+    (mb) => `the file is too large: this server takes files of up to ${mb} MB`],
+  [/request body over (\d+) bytes/, () => 'the request is too large for this server'],
+  [/nested deeper than (\d+) levels/, (n) => `the file is nested more than ${n} levels deep, too deep to read safely`],
+  [/nested too deeply/, () => 'the file is nested too deeply to read safely'],
+  [/took longer than ([\d.]+) s to parse/, (s) => `reading the file took longer than ${s} seconds`],
+  [/needs? more (?:memory )?than ([\d.]+) MB/, (mb) => `reading the file needs more than ${mb} MB of memory`],
+  [/not an ingestable format|send the files as multipart/, () => 'this type of file is not accepted'],
+  [/PDF is encrypted/, () => 'the PDF is protected by a password'],
+  [/^empty file/, () => 'the file is empty'],
+  [/no extractable text/, () => 'the file has no text that can be read (a scan without text?)'],
+];
+
+const BUDGET = /\s*\(budget [^)]*\)|;?\s*budget [\w.]+(?:=\S+)?/g;
+const SETTING = /\b(?:serve|ingest)\.[a-z_]+\b/g;
+
+// The plain reason where one is known, else null.
+function plainReason(text) {
+  const s = String(text || '');
+  for (const [re, say] of RULES) {
+    const m = re.exec(s);
+    if (m) return say(...m.slice(1));
+  }
+  return null;
+}
+
+// The reason in plain words where known, else the server's text without any setting's name.
+export function reasonText(text) {
+  return plainReason(text) || String(text || '').replace(BUDGET, '').replace(SETTING, 'the server\'s settings').trim();
+}
+
+// "the file is empty" -> "The file is empty."
+const sentence = (text) => `${text.charAt(0).toUpperCase()}${text.slice(1)}${/[.!?]$/.test(text) ? '' : '.'}`;
+
 function retryText(r) {
   const s = Number(r.headers.get('Retry-After'));
   return s > 0 ? `in ${s} second${s === 1 ? '' : 's'}` : 'in a moment';
 }
 
-// A plain-words message for a refused request; the server's own one-line reason is kept as detail.
+// A plain-words message for a refused request; the server's own one-line reason (without the names
+// of its settings) is kept as detail.
 export async function errorFrom(r) {
   let detail = '';
   try {
@@ -56,7 +97,9 @@ export async function errorFrom(r) {
   }[r.status] || (r.status >= 500
     ? `The server had a problem (error ${r.status}). Please try again; if it keeps happening, tell whoever runs it.`
     : `The request was refused (error ${r.status}).`);
-  const err = new ApiError(plain, r.status, detail);
+  // a refusal the page can say in plain words replaces the generic message and the server's text
+  const known = plainReason(detail);
+  const err = known ? new ApiError(sentence(known), r.status) : new ApiError(plain, r.status, reasonText(detail));
   if (r.status === 401) listeners.unauthorized.forEach((fn) => fn(err));
   return err;
 }
@@ -133,7 +176,7 @@ export async function chatStream(body, onText, signal) {
     const data = event.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
     if (!data || data === '[DONE]') return;
     const chunk = JSON.parse(data);
-    if (chunk.error) throw new ApiError(`The answer failed: ${chunk.error.message || 'unknown error'}`, 500);
+    if (chunk.error) throw new ApiError(`The answer failed: ${reasonText(chunk.error.message) || 'unknown error'}`, 500);
     const choice = (chunk.choices && chunk.choices[0]) || {};
     const piece = choice.delta && choice.delta.content;
     if (piece) {

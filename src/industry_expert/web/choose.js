@@ -1,8 +1,8 @@
-// Choose: the advisor's recommendation for a KB (reasons and measured numbers, with a chart) and
-// the evaluation runs found in the KB's configured folder, each opened as its report.
+// Choose: the advisor's recommendation for a KB (reasons in plain words and measured numbers, with
+// a chart) and the evaluation runs found in the KB's configured folder, each opened as its report.
 
 import { api, describe, getJSON } from './api.js';
-import { $, append, clear, el, pct, svg } from './dom.js';
+import { $, append, clear, dateEl, el, fileName, pct, svg } from './dom.js';
 
 const METRICS = [
   ['correct', 'Correct answers', true],
@@ -30,16 +30,22 @@ export async function loadChoose(report) {
   }
   try {
     const list = (await getJSON(`${base()}/evals`)).runs;
-    if (!list.length) runs.append(el('li', { class: 'hint', text: 'No evaluation runs in this knowledge base’s folder yet (run `expert eval ... --out FOLDER`).' }));
-    for (const r of list) {
-      runs.append(el('li', {}, el('button', { type: 'button', class: 'link', onclick: () => openRun(r.name, report) },
-        `${r.name}: ${r.questions} questions, ${r.systems.join(', ')}`)));
-    }
+    if (!list.length) runs.append(el('li', { class: 'hint', text: NO_RUNS }));
+    for (const r of list) runs.append(runItem(r, report));
     await showAdvice(list.length ? list[0].name : null);
     if (list.length) await openRun(list[0].name, report);
   } catch (e) {
     report(describe(e));
   }
+}
+
+const NO_RUNS = 'No evaluation of this knowledge base yet. Whoever runs the server can measure how well '
+  + 'each way of answering does on your own questions; the result will show here.';
+
+function runItem(r, report) {
+  const when = dateEl(r.created);
+  return el('li', {}, el('button', { type: 'button', class: 'link', onclick: () => openRun(r.name, report) },
+    `${r.name}: ${r.questions} questions, ${r.systems.join(', ')}`), when ? ' · ' : null, when);
 }
 
 async function showAdvice(run) {
@@ -50,13 +56,13 @@ async function showAdvice(run) {
     el('h3', {}, 'Recommendation: ', el('span', { class: 'recommendation', text: a.recommendation })),
     el('p', { text: a.scenario }),
     el('h4', { text: 'Why' }),
-    el('ul', {}, a.reasons.map((r) => el('li', { text: r }))),
+    el('ul', {}, (a.plain_reasons || a.reasons).map((r) => el('li', { text: r }))),
     el('h4', { text: 'The four questions' }),
     el('table', { class: 'findings' },
       el('tbody', {}, a.findings.map((f) => el('tr', {},
         el('th', { scope: 'row', text: f.question }),
         el('td', { class: `answer-${ANSWER[f.answer]}`, text: ANSWER[f.answer] }),
-        el('td', { class: 'hint', text: f.evidence }))))),
+        el('td', { class: 'hint', text: f.plain || f.evidence }))))),
   ]);
   if (a.measured) {
     const acc = a.measured.accuracy;
@@ -74,7 +80,7 @@ async function openRun(name, report) {
     const s = r.summary;
     append(clear(box), [
       el('h3', { text: `Evaluation ${name}: ${s.questions} questions` }),
-      el('p', { class: 'hint', text: `Model: ${s.model}${s.adapter ? ` · adapter: ${s.adapter}` : ''}` }),
+      el('p', { class: 'hint', text: `Model: ${s.model}${s.adapter ? ` · adapter: ${fileName(s.adapter)}` : ''}` }),
       el('button', { type: 'button', class: 'secondary', onclick: () => download(name, report) }, 'Download the full report (HTML)'),
       summaryTable(s),
       el('div', { class: 'charts' }, METRICS.map(([m, title, rate]) => el('figure', {},

@@ -1,13 +1,18 @@
-// Documents: the KB's documents and stats; with write scope, upload (drag-and-drop or file picker)
-// with per-file progress and the job's per-file errors, cancel, delete.
+// Documents: the KB's stats and its documents, found by name, sorted by name or date, a page at a
+// time (all in the browser: the server sends the whole list); with write scope, upload (drag-and-drop
+// or file picker) with per-file progress and the job's per-file errors in plain words, cancel, delete.
 
-import { api, ApiError, describe, getJSON, kbPath, session, upload } from './api.js';
-import { $, clear, el, fileName, plural, when } from './dom.js';
+import { api, ApiError, describe, getJSON, kbPath, reasonText, session, upload } from './api.js';
+import { $, clear, dateEl, el, fileName, formatDate, plural, toDate } from './dom.js';
 
 const POLL_MS = 700;
 
 export function initDocs(report) {
-  $('#docs-kb').addEventListener('change', () => loadDocs(report));
+  initList();
+  $('#docs-kb').addEventListener('change', () => {
+    resetList();
+    loadDocs(report);
+  });
   $('#docs-refresh').addEventListener('click', () => loadDocs(report));
   $('#file-input').addEventListener('change', (e) => {
     send([...e.target.files], report);
@@ -35,18 +40,16 @@ export async function loadDocs(report) {
   const writable = Boolean(name) && canWrite(name);
   $('#upload').hidden = !writable;
   $('#readonly-note').hidden = !name || writable;
-  const body = clear($('#docs-table tbody'));
   clear($('#kb-stats'));
   if (!name) {
-    body.append(el('tr', {}, el('td', { colspan: 5, text: 'Your key gives access to no knowledge base.' })));
+    showMessage('Your key gives access to no knowledge base.');
     return;
   }
   try {
     const [stats, docs] = await Promise.all([getJSON(kbPath(name)), getJSON(`${kbPath(name)}/documents`)]);
     showStats(stats);
     const list = Array.isArray(docs) ? docs : docs.data || docs.documents || [];
-    for (const d of list) body.append(row(d, writable, report));
-    if (!list.length) body.append(el('tr', {}, el('td', { colspan: 5, text: 'No documents yet.' })));
+    showList(list, (d) => row(d, writable, report));
   } catch (e) {
     report(describe(e));
   }
@@ -56,10 +59,10 @@ function showStats(s) {
   const dl = clear($('#kb-stats'));
   const types = s.types ? Object.entries(s.types).map(([t, n]) => `${t} ${n}`).join(', ') : '';
   const items = [
-    ['Documents', `${s.documents ?? '?'}${types ? ` (${types})` : ''}`],
-    ['Passages', s.chunks],
+    ['Documents', `${s.documents === undefined ? '?' : count.format(s.documents)}${types ? ` (${types})` : ''}`],
+    ['Passages', s.chunks === undefined ? null : count.format(s.chunks)],
     ['Size on disk', s.size_bytes !== undefined ? `${(s.size_bytes / 1e6).toFixed(1)} MB` : null],
-    ['Last update', s.last_ingest || (s.ingest_runs && s.ingest_runs.last) || null],
+    ['Last update', formatDate(s.last_ingest) || null],
   ];
   for (const [k, v] of items) {
     if (v !== null && v !== undefined) dl.append(el('div', {}, el('dt', { text: k }), el('dd', { text: String(v) })));
@@ -74,7 +77,7 @@ function row(d, writable, report) {
     el('td', {}, el('span', { class: 'doc-title', text: d.title || d.source }), el('br'), el('small', { class: 'hint', title: d.source, text: fileName(d.source) })),
     el('td', { text: d.type }),
     el('td', { class: 'num', text: String(d.n_chunks ?? d.chunks ?? '') }),
-    el('td', { text: when(d.ingested_at) }),
+    el('td', {}, dateEl(d.ingested_at)),
     el('td', {}, del));
 }
 
@@ -119,17 +122,17 @@ async function track(name, file, report) {
       status.textContent = j.state === 'running' ? 'making it searchable…' : j.state;
     });
     const failed = (last.files || []).filter((f) => f.status === 'failed' || f.status === 'skipped');
-    for (const f of failed) errors.append(el('li', { text: `${f.name}: ${f.reason || f.status}` }));
+    for (const f of failed) errors.append(el('li', { text: `${f.name}: ${reasonText(f.reason || f.status)}` }));
     if (last.state === 'done' && !failed.length) {
       bar.value = 1;
       finish('ok', `searchable (${plural(last.chunks_added ?? 0, 'passage')} added)`);
-    } else if (last.state === 'done') {
-      finish('failed', 'not added');
+    } else if (failed.length && ['done', 'failed'].includes(last.state)) {
+      finish('failed', 'not added'); // the file's own reason says why
     } else {
       finish('failed', {
         cancelled: 'cancelled', failed: 'failed', interrupted: 'interrupted (the server restarted); upload it again',
       }[last.state] || last.state);
-      if (last.error) errors.append(el('li', { text: last.error }));
+      if (last.error) errors.append(el('li', { text: reasonText(last.error) }));
     }
   } catch (e) {
     finish('failed', e.name === 'AbortError' ? 'cancelled' : describe(e));
@@ -146,3 +149,101 @@ async function poll(id, onUpdate) {
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }
+
+// --- the list: find, sort, page ---------------------------------------------------------------
+
+const PAGE_SIZE = 50;
+const COLUMNS = 5;
+const state = { docs: [], row: null, page: 0 };
+const names = new Intl.Collator(navigator.languages, { numeric: true, sensitivity: 'base' });
+const count = new Intl.NumberFormat(navigator.languages);
+
+const docName = (d) => d.title || fileName(d.source);
+const time = (d) => (toDate(d.ingested_at) || new Date(0)).getTime();
+
+const SORTS = {
+  'name': (a, b) => names.compare(docName(a), docName(b)),
+  'name-desc': (a, b) => names.compare(docName(b), docName(a)),
+  'newest': (a, b) => time(b) - time(a) || names.compare(docName(a), docName(b)),
+  'oldest': (a, b) => time(a) - time(b) || names.compare(docName(a), docName(b)),
+};
+
+function initList() {
+  $('#docs-search').addEventListener('input', () => render(0));
+  $('#docs-sort').addEventListener('change', () => render(0));
+  $('#docs-prev').addEventListener('click', () => turn(-1));
+  $('#docs-next').addEventListener('click', () => turn(1));
+}
+
+// A new knowledge base: start again from the first page, with nothing searched.
+function resetList() {
+  $('#docs-search').value = '';
+  state.page = 0;
+}
+
+// Show these documents, each made a table row by `row`; the reader's page is kept where it can be.
+function showList(docs, row) {
+  state.docs = docs;
+  state.row = row;
+  render(state.page);
+}
+
+// A message in place of the rows ("No documents yet.").
+function showMessage(text) {
+  state.docs = [];
+  clear($('#docs-table tbody')).append(messageRow(text));
+  clear($('#docs-count'));
+  $('#docs-pager').hidden = true;
+}
+
+function matching() {
+  const words = $('#docs-search').value.toLocaleLowerCase().split(/\s+/).filter(Boolean);
+  const hit = (d) => {
+    const text = `${docName(d)} ${fileName(d.source)} ${d.type || ''}`.toLocaleLowerCase();
+    return words.every((w) => text.includes(w));
+  };
+  return (words.length ? state.docs.filter(hit) : [...state.docs]).sort(SORTS[$('#docs-sort').value] || SORTS.name);
+}
+
+function render(page) {
+  const found = matching();
+  const pages = Math.max(1, Math.ceil(found.length / PAGE_SIZE));
+  state.page = Math.min(Math.max(page, 0), pages - 1);
+  const first = state.page * PAGE_SIZE;
+  const shown = found.slice(first, first + PAGE_SIZE);
+  const body = clear($('#docs-table tbody'));
+  for (const d of shown) body.append(state.row(d));
+  if (!shown.length) body.append(messageRow(emptyText()));
+  $('#docs-count').textContent = countText(first, shown.length, found.length);
+  $('#docs-pager').hidden = pages < 2;
+  $('#docs-page').textContent = `Page ${state.page + 1} of ${pages}`;
+  $('#docs-prev').disabled = state.page === 0;
+  $('#docs-next').disabled = state.page === pages - 1;
+}
+
+function turn(step) {
+  const [pressed, other] = step < 0 ? ['#docs-prev', '#docs-next'] : ['#docs-next', '#docs-prev'];
+  render(state.page + step);
+  // at the first or last page the button pressed is disabled, which would drop the keyboard focus
+  if ($(pressed).disabled) $(other).focus();
+}
+
+function emptyText() {
+  const q = $('#docs-search').value.trim();
+  if (!state.docs.length) return 'No documents yet.';
+  return `No document matches “${q}”.`;
+}
+
+const documents = (n) => (n === 1 ? 'document' : 'documents');
+
+// "Showing 51–100 of 1,000 documents." (the empty table says itself when nothing matches)
+function countText(first, shown, total) {
+  const all = state.docs.length;
+  if (!shown) return '';
+  const range = `${count.format(first + 1)}–${count.format(first + shown)}`;
+  return total === all
+    ? `Showing ${range} of ${count.format(all)} ${documents(all)}.`
+    : `Showing ${range} of ${count.format(total)} matching ${documents(total)} (${count.format(all)} in all).`;
+}
+
+const messageRow = (text) => el('tr', {}, el('td', { colspan: COLUMNS, text }));

@@ -41,9 +41,25 @@ export function pct(v, digits = 0) {
   return v === null || v === undefined ? 'n/a' : `${(100 * v).toFixed(digits)}%`;
 }
 
-export function when(seconds) {
-  if (!seconds) return '';
-  return new Date(seconds * 1000).toLocaleString();
+// One date format everywhere, in the reader's own locale: "7 Dec 2026, 14:05" or "Dec 7, 2026, 2:05 PM".
+const DATES = new Intl.DateTimeFormat(navigator.languages, { dateStyle: 'medium', timeStyle: 'short' });
+
+// A date from the server (seconds since 1970, or an ISO 8601 string) as a Date, or null.
+export function toDate(value) {
+  if (value === null || value === undefined || value === '') return null;
+  const d = new Date(typeof value === 'number' ? value * 1000 : value);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+export function formatDate(value) {
+  const d = toDate(value);
+  return d ? DATES.format(d) : '';
+}
+
+// <time datetime="2026-12-07T14:05:00.000Z">7 Dec 2026, 14:05</time>, or null without a date.
+export function dateEl(value) {
+  const d = toDate(value);
+  return d ? el('time', { datetime: d.toISOString(), text: DATES.format(d) }) : null;
 }
 
 export const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
