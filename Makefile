@@ -57,14 +57,15 @@ $(STAMP): pyproject.toml $(LOCK)
 	  echo "warning: chromium not installed (the report rendering test needs it)"
 	touch $(STAMP)
 
-# Re-resolve every dependency (all extras) to the newest versions pyproject.toml allows, with hashes,
-# and torch's CPU build. Run it after changing dependencies in pyproject.toml; commit the new lock.
+# Resolve every dependency (all extras), with hashes and torch's CPU build: `make lock` keeps the
+# locked versions and resolves only what pyproject.toml changed; `make lock UPGRADE=1` moves every
+# package to the newest version pyproject.toml allows. Commit the new lock.
 lock:
 	test -x $(PY) || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install -q pip-tools; }
 	$(PY) -m pip show -q pip-tools 2>/dev/null || $(PY) -m pip install -q pip-tools
 	printf 'torch==$(TORCH)+cpu\n' > $(VENV)/torch-cpu.in
 	$(PY) -m piptools compile -q --all-extras --generate-hashes --strip-extras --allow-unsafe \
-	  --no-emit-index-url --no-emit-find-links --find-links /opt/wheels --upgrade \
+	  --no-emit-index-url --no-emit-find-links --find-links /opt/wheels $(if $(UPGRADE),--upgrade) \
 	  -o $(LOCK) pyproject.toml $(VENV)/torch-cpu.in
 	sed -i 's|$(VENV)/torch-cpu.in|torch-cpu.in (make lock)|' $(LOCK)
 

@@ -26,6 +26,7 @@ class QuestionRecord(Record):
     key_facts: list[str] = Field(default_factory=list)
     regex: str | None = None
     gold_sources: list[str] = Field(default_factory=list)
+    gold_pages: list[int] = Field(default_factory=list)  # pages of a gold PDF that hold the answer
     type: str = "doc"
     answerable: bool = True
     chunk_id: int | None = None  # provenance of generated questions (the reserved-fifth chunk)

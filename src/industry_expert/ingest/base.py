@@ -20,6 +20,7 @@ class Parsed:
     part: str = ""  # distinguishes several documents in one file (e.g. a table name)
     metadata: dict[str, Any] = field(default_factory=dict)
     content_hash: str | None = None  # None: the file's hash is the document's hash
+    warnings: list[str] = field(default_factory=list)  # read, with something the user should know
 
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))

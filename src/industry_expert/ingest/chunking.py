@@ -259,6 +259,8 @@ class _Chunker:
             for piece in pack(lines, b.tokens, self.s.overlap_tokens, self.count, b.chars):
                 self.emit(piece, block.page, block.meta)
         else:
+            if self.pending and block.page != self.pending[-1].page:
+                self.flush()  # a chunk never crosses a page: its page is the page of every sentence
             self.pending.append(block)
 
 
@@ -280,8 +282,9 @@ def chunk_blocks(
     count: Counter | None = None,
     window: int | None = None,
 ) -> list[Chunk]:
-    """Cut a document's blocks into chunks that never cross a section boundary. ``count`` is the
-    embedder's token counter and ``window`` its input limit in tokens (special tokens included)."""
+    """Cut a document's blocks into chunks that never cross a section boundary or a page break.
+    ``count`` is the embedder's token counter and ``window`` its input limit in tokens (special
+    tokens included)."""
     chunker = _Chunker(doc_id, title, s, functools.lru_cache(maxsize=65536)(count or count_tokens), window)
     for block in blocks:
         chunker.block(block)

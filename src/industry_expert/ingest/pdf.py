@@ -1,123 +1,205 @@
-"""PDF loader (pypdf): text per page, page numbers kept, numbered/caps headings detected."""
+"""PDF loader (PDFium via pypdfium2 when installed, else pypdf): clean text per page, section paths from the outline or from typography.
+
+A page's lines come with their fonts (``pdf_lines``); running headers and footers, contents lines and
+continuation markers go and hyphenated words are rejoined (``pdf_text``); headings come from the
+document outline, else from font size and weight (``pdf_headings``). Every block keeps the page it
+is on; a sentence cut by a page break stays whole on the page where it starts, so the chunker (which
+never lets a chunk cross a page) cites the page of every sentence.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from industry_expert.errors import LoadError
 from industry_expert.ingest.base import Parsed, clean, require_text, title_from_path
-from industry_expert.ingest.text import is_heading_line
+from industry_expert.ingest.pdf_headings import Typography, norm, place_outline, text_levels
+from industry_expert.ingest.pdf_lines import Line, OutlineEntry, PdfSource, body_size
+from industry_expert.ingest.pdf_text import (
+    Vocabulary,
+    drop_contents,
+    fix_text,
+    join_lines,
+    strip_running,
+    strip_title_headers,
+    title_words,
+)
+from industry_expert.text import split_sentences
 from industry_expert.types import Block
 
-_NUMBERED = re.compile(r"^(\d+(?:\.\d+){0,3})\.?\s+[A-Z][^.!?]{1,70}$")
-_BULLET = re.compile(r"^\s*(?:[-*\u2022\u25aa]|\d+[.)])\s+")
+_BULLET = re.compile(r"^\s*(?:[-*\u2022\u25aa\u25cf\u2013]|\d+[.)])\s+")
 _SENTENCE_END = (".", ":", "!", "?", ";")
 
 
-def load(path: Path) -> list[Parsed]:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+def read(path: Path, backend: str = "auto") -> PdfSource:
+    """The PDF read by PDFium when pypdfium2 is installed (``auto``), else by pypdf."""
+    from industry_expert.ingest import pdf_pdfium, pdf_pypdf
 
-    try:
-        reader = PdfReader(str(path))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise LoadError("PDF is encrypted (a password is required)")
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except LoadError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise LoadError(f"cannot read PDF ({exc.__class__.__name__}: {exc})") from exc
-    except Exception as exc:  # pypdf raises many internal types on damaged files
-        raise LoadError(f"damaged PDF ({exc.__class__.__name__}: {exc})") from exc
-    blocks: list[Block] = []
-    for number, text in enumerate(strip_running_lines(pages), start=1):
-        blocks.extend(page_blocks(text, number))
-    blocks = require_text(blocks)
-    meta_title = ""
-    try:
-        info = reader.metadata
-        meta_title = clean(str(info.get("/Title", "") or "")) if info else ""
-    except Exception:  # noqa: BLE001 - metadata is optional
-        meta_title = ""
+    if backend == "pdfium" or (backend == "auto" and pdf_pdfium.available()):
+        return pdf_pdfium.read(path)
+    return pdf_pypdf.read(path)
+
+
+@dataclass
+class PdfText:
+    """A PDF's blocks and what the loader found out about it."""
+
+    blocks: list[Block]
+    pages: int
+    no_text: list[int] = field(default_factory=list)  # 1-based pages with images and no text
+    outline: bool = False
+
+    @property
+    def warnings(self) -> list[str]:
+        if not self.no_text:
+            return []
+        return [f"{len(self.no_text)} of {self.pages} pages have no text: scanned? OCR is not included"]
+
+
+def load(path: Path, backend: str = "auto") -> list[Parsed]:
+    src = read(path, backend)
+    doc = pdf_blocks(src)
+    blocks = require_text(doc.blocks)
     first_heading = next((b.text for b in blocks if b.kind == "heading"), "")
+    meta = {"pages": doc.pages, "pages_without_text": len(doc.no_text), "outline": doc.outline}
     return [
         Parsed(
-            title=meta_title or first_heading or title_from_path(path),
+            title=src.title or first_heading or title_from_path(path),
             blocks=blocks,
-            metadata={"pages": len(pages)},
+            metadata=meta,
+            warnings=doc.warnings,
         )
     ]
 
 
-def _shape(line: str) -> str:
-    return re.sub(r"\d+", "#", " ".join(line.split())).lower()
+def pdf_blocks(src: PdfSource) -> PdfText:
+    """Clean blocks of every page, headings from the outline (or typography)."""
+    no_text = [i + 1 for i, lines in enumerate(src.pages) if not _text(lines) and src.images[i]]
+    pages = [fix_text(lines) for lines in strip_running(src.pages)]
+    outline = src.outline if len(src.outline) >= 2 else []
+    titles = {norm(e.title) for e in outline}
+    pages = [drop_contents(lines, titles) for lines in pages]
+    vocab = Vocabulary.of([ln.text for lines in pages for ln in lines])
+    marked = _headings(pages, outline)
+    heads = {title_words(e.title) for e in outline} or {
+        title_words(ln.text) for p in marked for ln in p if ln.level
+    }
+    marked = [strip_title_headers(lines, heads - {""}) for lines in marked]
+    blocks = [b for number, lines in enumerate(marked, start=1) for b in page_blocks(lines, number, vocab)]
+    return PdfText(carry_sentences(blocks, vocab), len(pages), no_text, bool(outline))
 
 
-def strip_running_lines(pages: list[str], edge: int = 3) -> list[str]:
-    """Drop running headers/footers: lines near a page's top or bottom whose shape (digits
-    ignored) recurs on at least half of the pages (and on two at least: a two-page datasheet has
-    them too)."""
-    if len(pages) < 2:
-        return pages
-    counts: dict[str, int] = {}
-    for text in pages:
-        lines = [ln for ln in text.splitlines() if ln.strip()]
-        for shape in {_shape(ln) for ln in lines[:edge] + lines[-edge:]}:
-            counts[shape] = counts.get(shape, 0) + 1
-    running = {s for s, n in counts.items() if n >= max(2, len(pages) / 2)}
-    out = []
-    for text in pages:
-        lines = text.splitlines()
-        nonblank = [i for i, ln in enumerate(lines) if ln.strip()]
-        edges = set(nonblank[:edge] + nonblank[-edge:])
-        out.append("\n".join(ln for i, ln in enumerate(lines) if not (i in edges and _shape(ln) in running)))
+def _text(lines: list[Line]) -> str:
+    return "".join(ln.text for ln in lines).strip()
+
+
+def _headings(pages: list[list[Line]], outline: list[OutlineEntry]) -> list[list[Line]]:
+    if outline:
+        per_page: dict[int, list[OutlineEntry]] = {}
+        for e in outline:
+            per_page.setdefault(e.page, []).append(e)
+        return [place_outline(lines, per_page.get(i, [])) for i, lines in enumerate(pages)]
+    body = body_size(pages)
+    if not body:
+        return [text_levels(lines) for lines in pages]
+    typo = Typography(pages, body)
+    return [typo.mark(lines) for lines in pages]
+
+
+class _Paragraphs:
+    """Rebuilds paragraphs, list items and code blocks from a page's wrapped lines."""
+
+    def __init__(self, page: int, vocab: Vocabulary, width: int) -> None:
+        self.page, self.vocab, self.width = page, vocab, width
+        self.blocks: list[Block] = []
+        self.buf = ""
+        self.kind = "paragraph"
+        self.mono = False
+        self.style: float | None = None  # font size of the paragraph's last line
+
+    def flush(self) -> None:
+        text = self.buf.strip() if self.mono else clean(self.buf)
+        if text:
+            self.blocks.append(Block(self.kind, text, page=self.page))
+        self.buf, self.kind, self.mono = "", "paragraph", False
+
+    def heading(self, ln: Line) -> None:
+        self.flush()
+        self.blocks.append(Block("heading", clean(ln.text), level=ln.level, page=self.page))
+
+    def line(self, ln: Line) -> None:
+        text = ln.text.rstrip()
+        style = ln.size or None
+        if self.buf and (ln.mono != self.mono or _restyled(self.style, style)):
+            self.flush()
+        self.style = style
+        if _BULLET.match(text) and not ln.mono:
+            self.flush()
+            self.kind, self.buf = "list_item", _BULLET.sub("", text, count=1)
+            return
+        self.mono = ln.mono
+        if self.mono:
+            self.buf = f"{self.buf}\n{text}" if self.buf else text
+            return
+        self.buf = join_lines(self.buf, text, self.vocab)
+        if text.endswith(_SENTENCE_END) and len(text) < 0.8 * self.width:
+            self.flush()
+
+
+def _restyled(before: float | None, after: float | None) -> bool:
+    """A change of font size ends a paragraph (a label, a caption, a display line); a change of
+    weight does not (bold links and terms run inside paragraphs)."""
+    return before is not None and after is not None and abs(before - after) > 0.6
+
+
+def page_blocks(lines: list[Line], page: int, vocab: Vocabulary | None = None) -> list[Block]:
+    """A page's blocks: headings as marked, paragraphs rebuilt from wrapped lines (a short line that
+    ends a sentence ends one), bullets as list items, monospace runs as code blocks."""
+    vocab = vocab or Vocabulary()
+    width = max((len(ln.text.rstrip()) for ln in lines if not ln.level), default=0)
+    p = _Paragraphs(page, vocab, width)
+    for ln in lines:
+        if ln.level:
+            p.heading(ln)
+        elif not ln.text.strip():
+            p.flush()
+        else:
+            p.line(ln)
+    p.flush()
+    return p.blocks
+
+
+def _open_sentence(block: Block) -> bool:
+    """A paragraph (not code: code keeps its line breaks) that ends mid-sentence."""
+    text = block.text.rstrip()
+    return block.kind in ("paragraph", "list_item") and "\n" not in text and not text.endswith(_SENTENCE_END)
+
+
+def carry_sentences(blocks: list[Block], vocab: Vocabulary) -> list[Block]:
+    """A sentence cut by a page break is kept whole on the page where it starts: the next page's
+    opening words up to its first sentence end move back to the previous page's last paragraph."""
+    out: list[Block] = []
+    for b in blocks:
+        prev = out[-1] if out else None
+        if (
+            prev
+            and prev.page != b.page
+            and b.kind == "paragraph"
+            and "\n" not in b.text
+            and _open_sentence(prev)
+        ):
+            sentences = split_sentences(b.text)
+            first = sentences[0] if sentences else b.text
+            prev.text = join_lines(prev.text, first, vocab)
+            b = Block(b.kind, b.text[len(first) :].strip() if b.text.startswith(first) else "", page=b.page)
+            if not b.text:
+                continue
+        out.append(b)
     return out
 
 
-def heading_level(line: str) -> int:
-    """0 for body text; otherwise the heading level (numbered '2.3 Title' -> 2, ALL CAPS -> 1).
-    Lines ending in a colon are labels inside a section, not headings."""
-    s = line.strip()
-    m = _NUMBERED.match(s)
-    if m:
-        return min(m.group(1).count(".") + 1, 6)
-    return 1 if is_heading_line(s) and not s.endswith(":") else 0
-
-
-def page_blocks(text: str, page: int) -> list[Block]:
-    """Rebuild paragraphs from wrapped lines: a line that ends a sentence and is short ends one."""
-    lines = [ln.rstrip() for ln in text.splitlines()]
-    width = max((len(ln) for ln in lines), default=0)
-    blocks: list[Block] = []
-    buf: list[str] = []
-    kind = "paragraph"
-
-    def flush() -> None:
-        nonlocal buf, kind
-        if buf:
-            blocks.append(Block(kind, clean(" ".join(buf)), page=page))
-        buf, kind = [], "paragraph"
-
-    for line in lines:
-        if not line.strip():
-            flush()
-            continue
-        level = heading_level(line)
-        if level and not buf:
-            blocks.append(Block("heading", clean(line), level=level, page=page))
-            continue
-        if level and buf and buf[-1].endswith(_SENTENCE_END):
-            flush()
-            blocks.append(Block("heading", clean(line), level=level, page=page))
-            continue
-        if _BULLET.match(line):
-            flush()
-            kind = "list_item"
-            buf = [_BULLET.sub("", line, count=1)]
-            continue
-        buf.append(line.strip())
-        if line.endswith(_SENTENCE_END) and len(line) < 0.8 * width:
-            flush()
-    flush()
-    return blocks
+def strip_running_lines(pages: list[str], edge: int = 3) -> list[str]:
+    """``strip_running`` for plain page texts (lines without fonts)."""
+    kept = strip_running([[Line(t) for t in text.splitlines()] for text in pages], edge)
+    return ["\n".join(ln.text for ln in lines) for lines in kept]
