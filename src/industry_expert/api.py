@@ -61,6 +61,6 @@ def kb_remove(
                 "pass --all (allow_all=True) to remove them all"
             )
         if not dry_run:
-            result["removed_chunks"] = opened.store.delete([d.doc_id for d in docs])
+            result["removed_chunks"] = opened.delete_documents([d.doc_id for d in docs])
             opened.store.sync()
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from industry_expert.io import read_json_object, write_json_atomic
 from industry_expert.models.embedders import Embedder, load_embedder, normalize
 from industry_expert.store import registry
 from industry_expert.store.base import Store
+from industry_expert.store.token_vectors import Key, TokenVectorStore, quantize
+from industry_expert.types import DocumentRecord, section_text
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -171,6 +174,55 @@ class KnowledgeBase:
             else np.zeros((0, self.store.dim), dtype=np.float32)
         )
 
+    def embed_with_tokens(
+        self, texts: list[str], threads: int | None = None, quantized: bool = False
+    ) -> tuple[np.ndarray, list[Any] | None]:
+        """``embed`` and, from the same forward pass, each text's content token vectors when the
+        embedder gives them (the local ONNX one; ``None`` otherwise): fp32 unit rows, or
+        ``quantized`` as ``token_store`` keeps them. ``threads``: as the embedder's
+        ``embed_tokens`` (default: one for a query-sized call)."""
+        embed_tokens = getattr(self.embedder, "embed_tokens", None)
+        if embed_tokens is None or not texts:
+            return self.embed(texts), None
+        vectors, tokens = embed_tokens(texts, threads, quantize if quantized else None)
+        return normalize(vectors), tokens
+
+    @property
+    def token_store(self) -> TokenVectorStore:
+        """The reranker's token vectors kept at ingest (``tokens.sqlite`` in the KB directory,
+        whatever the store backend; empty for a KB ingested before they were kept)."""
+        if "_token_store" not in self.__dict__:
+            self.__dict__["_token_store"] = TokenVectorStore(self.path)
+        store: TokenVectorStore = self.__dict__["_token_store"]
+        return store
+
+    def delete_documents(self, doc_ids: list[str]) -> int:
+        """Remove documents with their chunks and kept token vectors; returns the chunks removed."""
+        removed = self.store.delete(doc_ids)
+        self.token_store.delete(doc_ids)
+        return removed
+
+    def prune_token_vectors(self) -> int:
+        """Drop the kept token vectors of documents the store no longer has (removed through a
+        path that did not remove them); returns the rows removed."""
+        return self.token_store.prune({d.doc_id for d in self.store.documents()})
+
+    def fill_token_vectors(self, batch: int = 256) -> int:
+        """Keep token vectors for every chunk that has none (a KB ingested before they were kept;
+        costs an embedding pass over those chunks); returns how many were encoded."""
+        if not hasattr(self.embedder, "embed_tokens"):
+            return 0
+        ids, filled = self.store.chunk_ids(), 0
+        for start in range(0, len(ids), batch):
+            hits = self.store.hits(ids[start : start + batch]).values()
+            keys: list[Key] = [(h.doc_id, section_text(h.section, h.text)) for h in hits]
+            missing = [k for k, m in zip(keys, self.token_store.get(keys)) if m is None]
+            tokens = self.embed_with_tokens([t for _, t in missing], quantized=True)[1] if missing else None
+            if tokens:
+                self.token_store.add(missing, tokens)
+                filled += len(missing)
+        return filled
+
     @property
     def store_backend(self) -> str:
         """The store backend's registered name, as the manifest records it."""
@@ -186,6 +238,7 @@ class KnowledgeBase:
             "embedder_dim": self.manifest["embedder"]["dim"],
             "chunking": self.manifest["chunking"],
             "created": self.manifest["created"],
+            "pdfs": pdf_stats(self.store.documents()),
             "ingest_runs": len(runs),
             "last_ingest": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(runs[-1]["finished"]))
             if runs
@@ -193,6 +246,9 @@ class KnowledgeBase:
         }
 
     def close(self) -> None:
+        tokens = self.__dict__.pop("_token_store", None)
+        if tokens is not None:
+            tokens.close()
         self.store.close()
 
     def __enter__(self) -> KnowledgeBase:
@@ -200,6 +256,21 @@ class KnowledgeBase:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def pdf_stats(docs: list[DocumentRecord]) -> list[dict[str, Any]]:
+    """Per PDF: pages, pages without text (scanned?), whether its outline gave the sections
+    (``None`` where the PDF was ingested before these were recorded)."""
+    return [
+        {
+            "source": d.source,
+            "pages": d.metadata.get("pages"),
+            "pages_without_text": d.metadata.get("pages_without_text"),
+            "outline": d.metadata.get("outline"),
+        }
+        for d in docs
+        if d.type == "pdf"
+    ]
 
 
 def _store_choice(
@@ -222,3 +293,33 @@ def _recorded_backend(path: Path, manifest: dict[str, Any] | None = None) -> str
     """The store backend a KB's manifest names (KBs made before backends had options: a string)."""
     manifest = manifest if manifest is not None else read_json_object(path / MANIFEST, KBError)
     return registry.from_manifest(manifest.get("store", registry.DEFAULT_BACKEND), str(path / MANIFEST))[0]
+
+
+@dataclass
+class KBCheck:
+    """What ``expert kb check`` looked at, the problems it found (one line each, with the way
+    out; after a repair, those that remain) and what ``--repair`` rebuilt."""
+
+    kb: str
+    store: str
+    checked: list[str]
+    problems: list[str]
+    repaired: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+def check_kb(path: str | os.PathLike[str], repair: bool = False) -> KBCheck:
+    """Check a KB's store (database integrity, full-text and vector indexes against the stored
+    chunks); ``repair`` rebuilds those indexes from the stored chunks and vectors."""
+    with KnowledgeBase.open(path) as kb:
+        check = getattr(kb.store, "check", None)
+        if check is None:
+            raise KBError(f"{path}: 'expert kb check' is not supported for the {kb.store_backend} store")
+        found = check(repair)
+        return KBCheck(str(path), kb.store_backend, found["checked"], found["problems"], found["repaired"])

@@ -112,3 +112,96 @@ def test_rerank_maxsim_needs_token_vectors_and_auto_skips(tiny_st_model: Path, t
         assert hits and all("rerank" not in h.explain for h in hits)
         with pytest.raises(ConfigError, match="rerank: maxsim needs token vectors"):
             retrieve(kb, "pump seals", 3, settings=RetrieveSettings(rerank="maxsim"))
+
+
+NOTES = [
+    "The KF-340 impeller nut is tightened to 45 Nm with a new lock washer.",
+    "Bearings are inspected every 500 hours; log the result in the pump book.",
+    "The support desk answers tickets on working days before noon.",
+    "Seal kit SK-12 fits the KF-340 and the KF-360 pumps.",
+    "Impeller clearance on the KF-360 is 0.3 mm; check it after each seal change.",
+]
+
+
+def _notes_kb(tmp_path: Path) -> Path:
+    from industry_expert.ingest.pipeline import ingest
+
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    for i, body in enumerate(NOTES):
+        (data / f"doc{i}.md").write_text(f"# Note {i}\n\n{body}\n", encoding="utf-8")
+    assert ingest([str(data)], tmp_path / "kb").ok
+    return tmp_path / "kb"
+
+
+def test_kept_token_vectors_give_the_query_time_maxsim_order(tmp_path: Path) -> None:
+    """Ingest keeps every chunk's token vectors (int8) from its embedding pass; MaxSim over them
+    orders the passages as MaxSim over vectors encoded now (fp32) does, and the query's dense
+    vector from the same pass is ``kb.embed``'s."""
+    from industry_expert.kb import KnowledgeBase
+    from industry_expert.retrieve.rerank import maxsim, passage_tokens, query_tokens
+    from industry_expert.types import section_text
+
+    with KnowledgeBase.open(_notes_kb(tmp_path)) as kb:
+        ids = kb.store.chunk_ids()
+        hits = kb.store.hits(ids)
+        assert kb.token_store.stats()["rows"] == len(ids) == len(NOTES)
+        for query in (
+            "What torque for the KF-340 impeller nut?",
+            "when is the support desk open",
+            "seal kit",
+        ):
+            vector, qv = query_tokens(kb, query)
+            assert float(vector @ kb.embed([query])[0]) > 0.99999
+            stored, encoded_now = passage_tokens(kb, ids)
+            assert encoded_now == 0
+            fresh = maxsim_scores(
+                kb.embedder, query, [section_text(hits[c].section, hits[c].text) for c in ids]
+            )
+            kept = [maxsim(qv, m) for m in stored]
+            assert np.argsort(kept).tolist() == np.argsort(fresh).tolist()
+            assert np.allclose(kept, fresh, atol=5e-3)
+
+
+def test_removing_or_replacing_a_document_removes_its_token_vectors(tmp_path: Path) -> None:
+    from industry_expert.ingest.pipeline import ingest
+    from industry_expert.kb import KnowledgeBase
+
+    kb_path = _notes_kb(tmp_path)
+    data = tmp_path / "data"
+    (data / "doc0.md").write_text("# Note 0\n\nThe KF-340 impeller nut now takes 50 Nm.\n", encoding="utf-8")
+    (data / "doc1.md").unlink()
+    assert ingest([str(data)], kb_path).ok
+    with KnowledgeBase.open(kb_path) as kb:
+        docs = {d.source.rsplit("/", 1)[-1]: d.doc_id for d in kb.store.documents()}
+        assert "doc1.md" not in docs and kb.token_store.stats()["rows"] == len(NOTES) - 1
+        assert kb.token_store.documents() == set(docs.values())
+        hit = kb.store.hits([i for i in kb.store.chunk_ids()])
+        new = next(h for h in hit.values() if h.doc_id == docs["doc0.md"])
+        from industry_expert.types import section_text
+
+        assert kb.token_store.get([(new.doc_id, section_text(new.section, new.text))])[0] is not None
+        assert kb.delete_documents([docs["doc0.md"]]) == 1
+        assert kb.token_store.stats()["rows"] == len(NOTES) - 2
+
+
+def test_a_kb_without_kept_token_vectors_still_searches_the_same(tmp_path: Path) -> None:
+    """A KB from before token vectors were kept (no tokens.sqlite): the rerank encodes the
+    passages at query time and ranks as with the kept vectors; ``fill_token_vectors`` adds them."""
+    from industry_expert.kb import KnowledgeBase
+    from industry_expert.retrieve.hybrid import retrieve
+    from industry_expert.store.token_vectors import TOKENS_DB
+
+    kb_path = _notes_kb(tmp_path)
+    query = "What torque for the KF-340 impeller nut?"
+    with KnowledgeBase.open(kb_path) as kb:
+        with_kept = retrieve(kb, query, 5)
+    for p in kb_path.glob(TOKENS_DB + "*"):
+        p.unlink()
+    with KnowledgeBase.open(kb_path) as kb:
+        without = retrieve(kb, query, 5)
+        assert [h.chunk_id for h in without] == [h.chunk_id for h in with_kept]
+        assert all("rerank" in h.explain for h in without)
+        assert not (kb_path / TOKENS_DB).exists()  # a search never writes
+        assert kb.fill_token_vectors() == len(NOTES) and kb.fill_token_vectors() == 0
+        assert [h.chunk_id for h in retrieve(kb, query, 5)] == [h.chunk_id for h in with_kept]

@@ -59,3 +59,14 @@ def test_items_below_the_reranked_ones_keep_their_order_and_score_lower() -> Non
     assert [c for c, _ in out[4:]] == ["e", "f", "g"] and sorted(c for c, _ in out[:4]) == list("abcd")
     scores = [s for _, s in out]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_the_embedder_keeps_the_same_content_rows_as_the_rerank() -> None:
+    """Ingest keeps ``onnx_embedder.content_rows``; the benchmarks' ``TokenVectors.content``
+    must pick the same rows."""
+    from industry_expert.models.onnx_embedder import content_rows
+
+    vectors = np.eye(5, dtype=np.float32)
+    for tokens in (["[CLS]", "torque", "?", "##nut", "[SEP]"], ["[CLS]", "?", "[SEP]"], ["[CLS]", "[SEP]"]):
+        tv = TokenVectors(vectors[: len(tokens)], tokens, [(0, 0)] * len(tokens), vectors[0])
+        assert np.array_equal(tv.content(), vectors[content_rows(tokens)])

@@ -4,13 +4,16 @@ tokenisation by the ``tokenizers`` library. No torch or transformers on this pat
 Threads: one call with at most ``QUERY_TEXTS`` texts (a query) runs on a one-thread session, so a
 query stays fast on a busy machine (no oversubscription); batches (ingest) run on a session with
 ``batch_threads()`` threads. Both sessions are created lazily and kept.
+
+``embed_tokens`` returns, from the same forward pass as the dense vectors, each text's content
+token vectors (unit length; the late-interaction reranker's input, kept by ingest).
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,22 @@ QUERY_TEXTS = 4
 """Calls with at most this many texts use the one-thread session."""
 BATCH = 32
 """Texts per onnxruntime call; texts are sorted by token length first so a batch pads little."""
+SPECIAL_TOKENS = frozenset({"[CLS]", "[SEP]", "[PAD]", "[UNK]", "<s>", "</s>", "<pad>"})
+
+
+def content_rows(tokens: Sequence[str]) -> list[int]:
+    """The token rows that carry text: no special tokens, no punctuation-only tokens (never
+    empty: a text of marks only keeps its non-special rows, or the first)."""
+    keep = [i for i, t in enumerate(tokens) if t not in SPECIAL_TOKENS and any(c.isalnum() for c in t)]
+    if not keep:
+        keep = [i for i, t in enumerate(tokens) if t not in SPECIAL_TOKENS] or [0]
+    return keep
+
+
+def unit_rows(hidden: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit length (fp32)."""
+    hidden = hidden.astype(np.float32)
+    return hidden / np.maximum(np.linalg.norm(hidden, axis=1, keepdims=True), 1e-12)
 
 
 def _max_tokens(model_dir: Path) -> int:
@@ -132,23 +151,46 @@ class OnnxEmbedder:
         return self._dim
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, None, None)[0]
+
+    def embed_tokens(
+        self,
+        texts: Sequence[str],
+        threads: int | None = None,
+        keep: Callable[[np.ndarray], Any] | None = None,
+    ) -> tuple[np.ndarray, list[Any]]:
+        """The dense vectors (as ``embed_batch``) and, from the same forward pass, each text's
+        content token vectors (``content_rows``; unit length, fp32), or what ``keep`` makes of
+        them (applied as each batch is encoded: ingest quantizes there, so a large wave is never
+        held in fp32). ``threads``: the session (default: one for a query-sized call, else
+        ``batch_threads()``)."""
+        return self._encode(texts, threads, keep or _as_is)
+
+    def _encode(
+        self, texts: Sequence[str], threads: int | None, keep: Callable[[np.ndarray], Any] | None
+    ) -> tuple[np.ndarray, list[Any]]:
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32), []
         encodings = self.tokenizer.encode_batch(list(texts))
-        threads = 1 if len(texts) <= QUERY_TEXTS else batch_threads()
-        sess = self.session(threads)
+        sess = self.session(threads or (1 if len(texts) <= QUERY_TEXTS else batch_threads()))
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")
         out = np.zeros((len(texts), 0), dtype=np.float32)
+        tokens: list[Any] = [None] * (len(texts) if keep else 0)
         for start in range(0, len(order), BATCH):
             rows = order[start : start + BATCH]
-            vectors = self._run(sess, [encodings[i] for i in rows])
+            batch = [encodings[i] for i in rows]
+            hidden, mask = self._forward(sess, batch)
             if out.shape[1] == 0:
-                out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
-            out[rows] = vectors
-        return out
+                out = np.zeros((len(texts), hidden.shape[-1]), dtype=np.float32)
+            out[rows] = mean_pool_normalize(hidden, mask)
+            if keep is not None:
+                for j, e in enumerate(batch):
+                    tokens[rows[j]] = keep(unit_rows(hidden[j, content_rows(e.tokens)]))
+        return out, tokens
 
     @staticmethod
-    def _run(sess: Any, encodings: list[Any]) -> np.ndarray:
+    def _forward(sess: Any, encodings: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """The encoder's token outputs for a padded batch, and its attention mask."""
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(encodings), width), dtype=np.int64)
         mask = np.zeros_like(ids)
@@ -158,8 +200,11 @@ class OnnxEmbedder:
             ids[row, :n], mask[row, :n], types[row, :n] = e.ids, e.attention_mask, e.type_ids
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         wanted = {i.name for i in sess.get_inputs()}
-        tokens = sess.run(None, {k: v for k, v in feeds.items() if k in wanted})[0]
-        return mean_pool_normalize(tokens, mask)
+        return sess.run(None, {k: v for k, v in feeds.items() if k in wanted})[0], mask
+
+
+def _as_is(tokens: np.ndarray) -> np.ndarray:
+    return tokens
 
 
 def mean_pool_normalize(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:

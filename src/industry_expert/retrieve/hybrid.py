@@ -28,7 +28,7 @@ from industry_expert.retrieve.fusion import (
     order_by_documents,
     rrf,
 )
-from industry_expert.retrieve.rerank import has_token_vectors, rerank_kb
+from industry_expert.retrieve.rerank import has_token_vectors, query_tokens, rerank_kb
 from industry_expert.store.base import Filters
 from industry_expert.store.text_query import STOP_WORDS
 from industry_expert.types import Hit
@@ -154,21 +154,31 @@ def retrieve(
     Every hit's ``explain`` gives its rank, score and fusion contribution per retriever."""
     s = settings or RetrieveSettings()
     names = s.adaptive > 0 and s.rare_df > 0
+    tokens = None
+    if mode == "hybrid" and s.rerank != "none" and has_token_vectors(kb.embedder):
+        with query_threads():  # one encoder pass gives the dense vector and the rerank's tokens
+            vector, tokens = query_tokens(kb, query)
+        query_vector = vector if query_vector is None else query_vector
     c = gather(kb, query, max(s.candidates, k), filters, mode, query_vector, term_counts=names)
     if mode == "dense":
         return _finish(kb, c.dense, k, s, c, None)
     if mode == "bm25":
         return _finish(kb, c.bm25, k, s, c, None)
     ranked, contrib = fuse(c, s)
-    ranked, reranked = rerank_stage(kb, query, ranked, s)
+    ranked, reranked = rerank_stage(kb, query, ranked, s, tokens)
     return _finish(kb, ranked, k, s, c, contrib, reranked)
 
 
 def rerank_stage(
-    kb: KnowledgeBase, query: str, ranked: list[tuple[int, float]], s: RetrieveSettings
+    kb: KnowledgeBase,
+    query: str,
+    ranked: list[tuple[int, float]],
+    s: RetrieveSettings,
+    query_vectors: np.ndarray | None = None,
 ) -> tuple[list[tuple[int, float]], dict[int, dict[str, Any]]]:
     """The fused ranking with its best ``s.rerank_depth`` chunks reranked by MaxSim (when
-    ``s.rerank`` asks and the embedder can), and what the stage did to each of them."""
+    ``s.rerank`` asks and the embedder can), and what the stage did to each of them.
+    ``query_vectors``: the query's content token vectors, when already encoded."""
     if s.rerank == "none" or len(ranked) < 2:
         return ranked, {}
     if not has_token_vectors(kb.embedder):
@@ -179,7 +189,7 @@ def rerank_stage(
             )
         return ranked, {}
     with query_threads():
-        out, sims = rerank_kb(kb, query, ranked, s.rerank_depth, s.rerank_weight)
+        out, sims = rerank_kb(kb, query, ranked, s.rerank_depth, s.rerank_weight, query_vectors)
     before = {cid: (r, score) for r, (cid, score) in enumerate(ranked, start=1)}
     info = {
         cid: {

@@ -6,8 +6,11 @@ per token before mean pooling, and matching each query token to its best chunk t
 exact-term evidence that the pooled vector blurs while keeping the encoder's paraphrase
 tolerance. Measured on seven question sets in bench/results/rerank_experiments.md.
 
-``token_vectors`` runs the encoder (one thread for a query-sized call); ``maxsim`` and
-``rerank`` are pure.
+The passages' token vectors are kept at ingest (int8, ``store/token_vectors.py``), so a query
+costs one encoder pass over the query alone (which also gives its dense vector) and a read of
+``rerank_depth`` stored matrices; a chunk without kept vectors (a KB ingested before they were
+kept) is encoded at query time, as before. ``token_vectors`` runs the encoder with offsets (the
+benchmarks' signals); ``maxsim`` and ``rerank`` are pure.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ class TokenVectors:
 
 def has_token_vectors(embedder: Any) -> bool:
     """Whether ``embedder`` can give its token vectors (the local ONNX embedder can)."""
-    return hasattr(embedder, "tokenizer") and hasattr(embedder, "session")
+    return hasattr(embedder, "embed_tokens")
 
 
 def token_vectors(embedder: Any, texts: Sequence[str], threads: int = 1) -> list[TokenVectors]:
@@ -124,13 +127,49 @@ def maxsim_scores(embedder: Any, query: str, passages: Sequence[str]) -> list[fl
     return [maxsim(qv, d.content()) for d in docs]
 
 
+def passage_tokens(kb: KnowledgeBase, ids: Sequence[int]) -> tuple[list[np.ndarray], int]:
+    """The chunks' content token vectors: kept at ingest where the KB has them, the others
+    encoded now (one thread); and how many were encoded now."""
+    hits = kb.store.hits(list(ids))
+    keys = [(hits[c].doc_id, section_text(hits[c].section, hits[c].text)) for c in ids]
+    found = kb.token_store.get(keys)
+    missing = [i for i, m in enumerate(found) if m is None]
+    if missing:
+        fresh = kb.embed_with_tokens([keys[i][1] for i in missing], threads=1)[1]
+        if fresh is None:
+            raise _no_tokens(kb)
+        for i, m in zip(missing, fresh, strict=True):
+            found[i] = m
+    return [m for m in found if m is not None], len(missing)
+
+
+def query_tokens(kb: KnowledgeBase, query: str) -> tuple[np.ndarray, np.ndarray]:
+    """The query's dense vector (as ``kb.embed``) and its content token vectors, from one encoder
+    pass on one thread."""
+    vectors, tokens = kb.embed_with_tokens([query], threads=1)
+    if tokens is None:
+        raise _no_tokens(kb)
+    return vectors[0], tokens[0]
+
+
 def rerank_kb(
-    kb: KnowledgeBase, query: str, ranked: Sequence[tuple[int, float]], n: int, weight: float
+    kb: KnowledgeBase,
+    query: str,
+    ranked: Sequence[tuple[int, float]],
+    n: int,
+    weight: float,
+    query_vectors: np.ndarray | None = None,
 ) -> tuple[list[tuple[int, float]], dict[int, float]]:
-    """The fused ranking with its best ``n`` chunks reranked by MaxSim (encoded now: about 35 ms
-    per chunk on one thread; bench/results/rerank_experiments.md), and each one's MaxSim."""
+    """The fused ranking with its best ``n`` chunks reranked by MaxSim, and each one's MaxSim.
+    ``query_vectors``: the query's content token vectors when the caller has them (else encoded
+    here). The chunks' vectors are the ones kept at ingest (about 2 ms for 10 on one thread;
+    bench/results/search_latency.md), or encoded now where a chunk has none (about 35 ms each)."""
     ids = [cid for cid, _ in ranked[:n]]
-    hits = kb.store.hits(ids)
-    texts = [section_text(hits[c].section, hits[c].text) for c in ids]
-    sims = maxsim_scores(kb.embedder, query, texts)
+    qv = query_tokens(kb, query)[1] if query_vectors is None else query_vectors
+    docs, _ = passage_tokens(kb, ids)
+    sims = [maxsim(qv, d) for d in docs]
     return rerank(ranked, sims, weight), dict(zip(ids, sims, strict=True))
+
+
+def _no_tokens(kb: KnowledgeBase) -> ConfigError:
+    return ConfigError(f"reranking needs token vectors; '{getattr(kb.embedder, 'id', kb.embedder)}' has none")
