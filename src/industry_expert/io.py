@@ -1,4 +1,5 @@
-"""File I/O every stage shares: atomic JSON writes and JSON reads whose errors name the file."""
+"""File I/O every stage shares: atomic JSON writes, JSON reads whose errors name the file, and
+opening a checked path without following links (at any length)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,36 @@ def no_nan(x: Any) -> Any:
     if isinstance(x, list | tuple):
         return [no_nan(v) for v in x]
     return x
+
+
+_DIR_FLAGS = os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_PATH_ONLY = getattr(os, "O_PATH", os.O_RDONLY)  # a handle to walk through: needs no read permission
+
+
+def open_parent_no_links(path: str) -> tuple[int, str]:
+    """A handle (``O_PATH``, usable as ``dir_fd``) of the folder holding ``path``, and its last
+    name, reached from ``/`` one name at a time, never through a link. ``path`` is absolute and
+    already resolved (``realpath``): a component that is a link now was swapped in since
+    (``OSError`` ELOOP or ENOTDIR). Each step is one name, so a path longer than PATH_MAX
+    (4,096 bytes) works. The caller closes the descriptor."""
+    parts = [p for p in path.split("/") if p]
+    fd = os.open("/", _PATH_ONLY | _DIR_FLAGS)
+    try:
+        for part in parts[:-1]:
+            step = os.open(part, _PATH_ONLY | _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = step
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, parts[-1] if parts else "."
+
+
+def open_dir_no_links(path: str) -> int:
+    """A readable descriptor (for ``os.scandir``) of the folder ``path`` (absolute, resolved),
+    reached as in :func:`open_parent_no_links`."""
+    parent, name = open_parent_no_links(path)
+    try:
+        return os.open(name, os.O_RDONLY | _DIR_FLAGS, dir_fd=parent)
+    finally:
+        os.close(parent)

@@ -133,3 +133,38 @@ def shared_stream_pdf(path: Path, pages: int = 60, ops: int = 60_000) -> Path:
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     path.write_bytes(bytes(out))
     return path
+
+
+def deep_tree(folder: Path, levels: int = 20, name_bytes: int = 250) -> tuple[Path, int]:
+    """``levels`` nested folders with ``name_bytes``-byte names under ``folder`` (the whole path is
+    longer than PATH_MAX, 4,096 bytes, so it can only be made one name at a time, with folder
+    handles). Returns the deepest folder's path and an open descriptor of it (close it)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    path = folder
+    for level in range(levels):
+        name = f"{level:02d}-" + "n" * (name_bytes - 3)
+        os.mkdir(name, dir_fd=fd)
+        step = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd, path = step, path / name
+    return path, fd
+
+
+def write_at(fd: int, name: str, text: str) -> None:
+    """Write a file in the folder ``fd`` (its path may be too long to open by name)."""
+    with open(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644, dir_fd=fd), "w") as fh:
+        fh.write(text)
+
+
+BILLION_LAUGHS = (
+    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+    "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+    "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+    "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+    "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+    "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+    "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
+    "i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n"
+)
+"""A 342-byte YAML "billion laughs": 9**9 (387 million) strings once its aliases are expanded."""

@@ -134,20 +134,23 @@ def test_memory_budget_and_a_dying_parser_cost_only_their_file(tmp_path: Path) -
     big.write_text(json.dumps([{"id": i, "text": "seal check " * 20} for i in range(60_000)]))
     small = tmp_path / "ok.md"
     small.write_text(corpus.GOOD)
+    good = small.read_bytes()
     with ParseWorker(Limits(max_parse_mb=64, max_seconds_per_file=60)) as worker:
         with pytest.raises(LoadError, match=r"budget ingest.max_parse_mb"):
-            worker.parse(big)
-        assert worker.parse(small)[0].title == "Zephyr pump"
+            worker.parse(big, big.read_bytes())
+        assert worker.parse(small, good)[0].title == "Zephyr pump"
         worker.proc.kill()  # type: ignore[union-attr]  # a parser crash (e.g. in C code)
         with pytest.raises(LoadError, match=r"parser (was killed|stopped unexpectedly)"):
-            worker.parse(small)
-        assert worker.parse(small)[0].title == "Zephyr pump"  # restarted
+            worker.parse(small, good)
+        assert worker.parse(small, good)[0].title == "Zephyr pump"  # restarted
 
 
 def test_lone_surrogates_in_content_do_not_stop_the_store(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
     from industry_expert.ingest.pipeline import ingest
 
-    (tmp_path / "s.json").write_text('[{"title": "Kite \\ud800 valve", "body": "rated 9 bar"}]')
-    (tmp_path / "t.md").write_text(corpus.GOOD)
-    report = ingest([str(tmp_path)], tmp_path / "kb", settings)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "s.json").write_text('[{"title": "Kite \\ud800 valve", "body": "rated 9 bar"}]')
+    (data / "t.md").write_text(corpus.GOOD)
+    report = ingest([str(data)], tmp_path / "kb", settings)
     assert report.ok and report.count("ingested") == 2

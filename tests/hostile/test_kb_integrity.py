@@ -83,8 +83,11 @@ def test_manifest_disagreeing_with_stored_vectors(kb: Path) -> None:
 def test_deleted_manifest_and_another_embedder_cannot_mix_sizes(kb: Path, settings) -> None:  # type: ignore[no-untyped-def]
     (kb / "manifest.json").unlink()
     other = settings.merged({"embedder": "minilm"})  # the bundled 384-d model
+    data = kb.parent / "data"
+    data.mkdir()
+    (data / "x.md").write_text("# x\n\nThe x is a part.\n", encoding="utf-8")
     with pytest.raises(KBError, match="says 384-d vectors but kb.sqlite holds 32-d"):
-        ingest([str(kb.parent)], kb, other)
+        ingest([str(data)], kb, other)
     con = sqlite3.connect(kb / "kb.sqlite")
     sizes = con.execute("SELECT DISTINCT length(vec) FROM chunks").fetchall()
     con.close()

@@ -177,3 +177,66 @@ def test_bad_inputs_give_one_line_reasons(tmp_path: Path, name: str, data: bytes
 def test_unsupported_format(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedFormatError, match="unsupported format '.png'"):
         loader_for(tmp_path / "x.png")
+
+
+def test_html_keeps_every_article_and_loose_text(tmp_path: Path) -> None:
+    p = tmp_path / "page.html"
+    p.write_text(
+        "<html><body><nav>Menu</nav>Loose body text about the KF-220.<article><h1>First</h1><p>Alpha fact.</p>"
+        "</article><article><h2>Second</h2>Loose article text with <b>bold</b> beta.<section>Section gamma "
+        "<p>Delta paragraph.</p> after delta</section><details><summary>More</summary>Epsilon hidden.</details>"
+        "</article><!-- a comment --></body></html>",
+        encoding="utf-8",
+    )
+    (doc,) = _load(p)
+    got = [(b.kind, b.text) for b in doc.blocks]
+    assert got == [
+        ("heading", "First"),
+        ("paragraph", "Alpha fact."),
+        ("heading", "Second"),
+        ("paragraph", "Loose article text with bold beta."),
+        ("paragraph", "Section gamma"),
+        ("paragraph", "Delta paragraph."),
+        ("paragraph", "after delta"),
+        ("paragraph", "More"),
+        ("paragraph", "Epsilon hidden."),
+    ]  # two articles kept; loose text outside them (as the menu) is not the page's content
+
+
+def test_html_without_main_keeps_loose_body_text_and_survives_deep_nesting(tmp_path: Path) -> None:
+    p = tmp_path / "page.html"
+    deep = "<div>" * 5000 + "Deep text." + "</div>" * 5000
+    p.write_text(f"<html><body>Loose start.<section>In a section</section>{deep}</body></html>", encoding="utf-8")
+    (doc,) = _load(p)
+    assert [b.text for b in doc.blocks] == ["Loose start.", "In a section", "Deep text."]
+
+
+def test_sqlite_one_unreadable_table_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    p = tmp_path / "mixed.db"
+    con = sqlite3.connect(p)
+    con.execute("CREATE TABLE pumps (model TEXT, photo BLOB)")
+    con.execute("INSERT INTO pumps VALUES ('KF-220', ?)", (b"\x00\xff" * 5000,))
+    con.execute("CREATE VIRTUAL TABLE notes USING fts5(body)")
+    con.execute("INSERT INTO notes VALUES ('grease every 500 hours')")
+    con.execute("CREATE VIRTUAL TABLE boxes USING rtree(id, x0, x1)")
+    con.execute("INSERT INTO boxes VALUES (1, 0, 5)")
+    con.commit()
+    con.close()
+    # an unknown module: the table is declared, its module does not exist in any reader
+    raw = sqlite3.connect(p)
+    raw.execute("PRAGMA writable_schema=ON")
+    raw.execute(
+        "INSERT INTO sqlite_master VALUES ('table', 'alien', 'alien', 0, 'CREATE VIRTUAL TABLE alien USING nosuchmod(a)')"
+    )
+    raw.commit()
+    raw.close()
+    docs = _load(p)
+    by_table = {d.metadata["table"]: d for d in docs}
+    assert by_table["pumps"].blocks[0].rows == [["KF-220", "[binary 10000 bytes]"]]
+    assert by_table["notes"].blocks[0].rows == [["grease every 500 hours"]]  # read through its module
+    assert by_table["boxes"].blocks[0].rows == [["1", "0.0", "5.0"]]
+    assert not any(t.startswith(("notes_", "boxes_")) for t in by_table)  # their storage, not read twice
+    assert "alien" not in by_table
+    warnings = [w for d in docs for w in d.warnings]
+    assert any("table 'alien'" in w and "nosuchmod" in w for w in warnings), warnings
+    assert not any("--query" in w for w in warnings)

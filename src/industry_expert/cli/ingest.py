@@ -7,14 +7,14 @@ import sys
 import click
 
 from industry_expert.cli.config import config_option, load_settings, setting_options
-from industry_expert.cli.output import print_json
+from industry_expert.cli.output import escape_controls, print_json
 
 
 def _file_sections(config_file: str | None) -> set[str]:
     """The top-level keys the config file sets (those settings were chosen on purpose)."""
     from pathlib import Path
 
-    from industry_expert.config import read_config_file
+    from industry_expert.datafile import read_config_file
 
     if config_file is None:
         root = click.get_current_context().find_root()
@@ -92,8 +92,11 @@ def ingest_cmd(
         print_json(report.to_dict())
     else:
         for f in report.files:
+            for warning in f.warnings:
+                click.echo(f"warning  {escape_controls(f.source)}: {escape_controls(warning)}")
             if f.status in ("failed", "skipped", "removed"):
-                click.echo(f"{f.status:>8}  {f.source}" + (f": {f.reason}" if f.reason else ""))
+                reason = f": {escape_controls(f.reason)}" if f.reason else ""  # may quote a file's bytes
+                click.echo(f"{f.status:>8}  {escape_controls(f.source)}{reason}")
         click.echo(
             f"files: {report.count('ingested')} ingested, {report.count('unchanged')} unchanged, "
             f"{report.count('removed')} removed, {report.count('failed')} failed, "

@@ -1,4 +1,4 @@
-"""``expert kb stats|remove|copy``."""
+"""``expert kb stats|check|remove|copy``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from industry_expert.cli.output import print_json
+from industry_expert.cli.output import escape_controls, print_json
 
 
 @click.group("kb")
@@ -33,6 +33,47 @@ def stats_cmd(kb_path: str, as_json: bool) -> None:
         f"size on disk: {s['size_bytes'] / 1048576:.1f} MB\n"
         f"ingest runs: {s['ingest_runs']}, last {s['last_ingest']}"
     )
+    if s.get("pdfs"):
+        click.echo("PDFs:")
+        for p in s["pdfs"]:
+            click.echo(f"  {escape_controls(p['source'])}: {pdf_line(p)}")
+
+
+def pdf_line(p: dict) -> str:
+    """``40 pages, 3 without text, outline used`` (what an older KB did not record: left out)."""
+    if p.get("pages") is None:
+        return "page details not recorded (ingested by an older version)"
+    parts = [f"{p['pages']} pages"]
+    if p.get("pages_without_text") is not None:
+        parts.append(f"{p['pages_without_text']} without text")
+    if p.get("outline") is not None:
+        parts.append("outline used" if p["outline"] else "no outline (headings from typography)")
+    return ", ".join(parts)
+
+
+@kb_group.command("check")
+@click.option("--kb", "kb_path", required=True, type=click.Path(file_okay=False))
+@click.option(
+    "--repair", is_flag=True, help="Rebuild the full-text and vector indexes from the stored chunks."
+)
+@click.option("--json", "as_json", is_flag=True)
+def check_cmd(kb_path: str, repair: bool, as_json: bool) -> None:
+    """Check the database, its full-text indexes and the vector index against the stored chunks;
+    exit 0 when healthy, 2 with one line per problem otherwise."""
+    from industry_expert.kb import check_kb
+
+    r = check_kb(kb_path, repair=repair)
+    if as_json:
+        print_json(r.to_dict())
+    else:
+        for line in r.repaired:
+            click.echo(f"repaired: {line}")
+        for line in r.problems:
+            click.echo(f"problem: {escape_controls(line)}", err=True)
+        if r.ok:
+            click.echo(f"ok: {', '.join(r.checked)}")
+    if not r.ok:
+        sys.exit(2)
 
 
 @kb_group.command("remove")

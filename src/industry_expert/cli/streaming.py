@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import click
 
+from industry_expert.cli.output import escape_controls as esc
 from industry_expert.types import Answer
 
 CLOSEST = 3
@@ -13,13 +14,14 @@ CLOSEST = 3
 
 def show_stream(events: Iterable[object], sources: bool = True) -> Answer:
     """Print each checked sentence as it arrives (the screen ends up showing exactly
-    ``answer.answer``), then (``sources``) the sources; returns the final answer."""
+    ``answer.answer``, control characters as visible escapes: a sentence may quote a document),
+    then (``sources``) the sources; returns the final answer."""
     from industry_expert.generate.stream import Done, Sentence
 
     answer = None
     for event in events:
         if isinstance(event, Sentence):
-            click.echo(event.text, nl=False)
+            click.echo(esc(event.text), nl=False)
         elif isinstance(event, Done):
             answer = event.answer
     assert answer is not None, "the answer stream ended without its final event"
@@ -41,13 +43,13 @@ def print_sources(answer: Answer) -> None:
     if answer.abstained and answer.passages:
         click.echo("\nClosest passages:")
         for n, hit in enumerate(answer.passages[:CLOSEST], start=1):
-            where = hit.source + (f", page {hit.page}" if hit.page else "")
-            click.echo(f"  [{n}] {where} - {hit.section}")
-            click.echo(click.style(f'      "{" ".join(hit.text.split())[:300]}"', dim=True))
+            where = esc(hit.source) + (f", page {hit.page}" if hit.page else "")
+            click.echo(f"  [{n}] {where} - {esc(hit.section)}")
+            click.echo(click.style(f'      "{esc(" ".join(hit.text.split())[:300])}"', dim=True))
         return
     if answer.citations:
         click.echo("\nSources:")
     for c in answer.citations:
-        where = c.source + (f", page {c.page}" if c.page else "")
-        click.echo(f"  [{c.n}] {where} - {c.section}")
-        click.echo(click.style(f'      "{c.quote[:300]}"', dim=True))
+        where = esc(c.source) + (f", page {c.page}" if c.page else "")
+        click.echo(f"  [{c.n}] {where} - {esc(c.section)}")
+        click.echo(click.style(f'      "{esc(c.quote[:300])}"', dim=True))

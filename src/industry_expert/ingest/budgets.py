@@ -5,7 +5,10 @@ Each refusal names the budget (the settings key) so the user knows what to raise
   counted while streaming every member, before any XML is parsed (a 1.6 MB "zip bomb" can expand
   to gigabytes);
 - ``ingest.max_depth``: nesting depth of HTML/XML elements and JSON arrays/objects (parsers take
-  time quadratic in depth, or recurse until they crash).
+  time quadratic in depth, or recurse until they crash);
+- ``ingest.max_chunks_per_file``: chunks one file may give. The parser refuses a file whose text
+  cannot fit (a 40 MB JSON string) before handing it over, so it never reaches the main process;
+  the pipeline checks the exact count after chunking.
 The time and memory budgets (``ingest.max_seconds_per_file``, ``ingest.max_parse_mb``) are enforced
 by running the parser in a child process (``worker.py``).
 """
@@ -14,8 +17,10 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from industry_expert.errors import LoadError
 
@@ -31,6 +36,9 @@ class Limits:
     max_depth: int = 256
     max_seconds_per_file: float = 60.0
     max_parse_mb: float = 2048.0
+    max_chunks_per_file: int = 20_000
+    chunk_chars: int = 4000  # the KB's chunking budgets, for the estimate of ``check_output``
+    chunk_tokens: int = 200
 
     @classmethod
     def from_settings(cls, ingest: object) -> Limits:
@@ -121,3 +129,46 @@ def precheck(path: Path, fmt: str, limits: Limits) -> None:
             check_markup_depth(text, limits.max_depth)
         else:  # JSON Lines: every line is balanced, so the whole text has the same depth
             check_json_depth(text, limits.max_depth)
+
+
+def too_many_chunks(limit: int, gives: str) -> LoadError:
+    """``gives``: the count, e.g. ``23,456`` or ``at least 40,471``."""
+    return LoadError(f"gives {gives} chunks, over the {limit:,} limit (budget ingest.max_chunks_per_file)")
+
+
+_SLICE = 1 << 20
+
+
+def _words(text: str) -> int:
+    """Whitespace-separated words, counted in slices (bounded memory; a word cut by a slice
+    boundary counts twice, one in a million)."""
+    return sum(len(text[i : i + _SLICE].split()) for i in range(0, len(text), _SLICE))
+
+
+def _texts(blocks: list[Any]) -> Iterator[str]:
+    for block in blocks:
+        yield block.text
+        for row in (block.rows or []) if block.kind == "table" else []:
+            yield " ".join(row)
+
+
+def _visible(text: str) -> int:
+    return len(text) - sum(text.count(c) for c in " \n\t\r")
+
+
+def chunks_at_least(blocks: list[Any], limits: Limits) -> int:
+    """A lower bound of the chunks ``blocks`` will give: a chunk holds at most ``chunk_chars``
+    characters besides spaces and ``chunk_tokens`` tokens, and a word is at least one token.
+    Words are counted only when the text is long enough for them to pass the budget."""
+    chars = sum(_visible(t) for t in _texts(blocks))
+    by_chars = -(-chars // limits.chunk_chars)
+    if by_chars > limits.max_chunks_per_file or chars < limits.max_chunks_per_file * limits.chunk_tokens:
+        return by_chars
+    return max(by_chars, -(-sum(_words(t) for t in _texts(blocks)) // limits.chunk_tokens))
+
+
+def check_output(parsed: list[Any], limits: Limits) -> None:
+    """Refuse a file whose documents cannot fit ``ingest.max_chunks_per_file`` chunks."""
+    at_least = sum(chunks_at_least(p.blocks, limits) for p in parsed)
+    if at_least > limits.max_chunks_per_file:
+        raise too_many_chunks(limits.max_chunks_per_file, f"at least {at_least:,}")

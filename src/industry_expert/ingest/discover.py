@@ -7,23 +7,42 @@
 - Knowledge bases and other folders the tool wrote, inside an ingested tree, are skipped and
   reported; an unreadable folder is reported (and the pipeline keeps its documents).
 - Any byte sequence the OS allows in a name works: ids and shown names use a lossless escaped
-  form (``\\xff``) of bytes that are not UTF-8.
+  form (``\\xff``) of bytes that are not UTF-8, with a backslash escaped too in such names, so
+  distinct files never share a document id.
+- Folders are walked with handles, one name at a time and never through a link (a path longer
+  than 4,096 bytes is no limit); an entry that cannot be read is reported, the rest go on.
+- Each source carries the device and inode that were checked; the pipeline reads that file and
+  no other (a file swapped for a link after listing is reported, never followed).
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from industry_expert.ingest.formats import is_supported
+from industry_expert.io import open_dir_no_links
 from industry_expert.outputs import artifact_kind
 
 
 def safe_name(path: str | os.PathLike[str]) -> str:
-    """A path as valid UTF-8 text: bytes that are not UTF-8 appear as ``\\xNN`` escapes."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    """A path as valid UTF-8 text, one text per name (it is the document's identity).
+
+    A UTF-8 name without a backslash is itself (the ids of ordinary names never change). In any
+    other name a backslash is doubled and a byte that is not UTF-8 becomes backslash-x-NN, so a
+    raw 0xff byte and the four characters backslash-x-f-f stay two names, two documents."""
+    raw = os.fsencode(path)
+    try:
+        text = raw.decode("utf-8")
+        if "\\" not in text:
+            return text
+    except UnicodeDecodeError:
+        pass  # not UTF-8: escaped below
+    return raw.replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
 
 
 @dataclass
@@ -33,6 +52,8 @@ class Source:
     root: str | None = None  # the folder it was found in (for removals), None if named directly
     table: str | None = None
     query: str | None = None
+    real: str = ""  # the real path as the OS spells it: what is opened (never through a link)
+    ident: tuple[int, int] | None = None  # (device, inode) of the file discovery checked
 
     @property
     def display(self) -> str:
@@ -54,6 +75,12 @@ class Discovery:
     skipped: list[tuple[str, str]]  # (path, reason): unsupported files, links, tool artifacts
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (folder, reason)
     unreadable_paths: list[str] = field(default_factory=list)  # the same folders, as OS paths
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (entry, reason): unreadable entries
+
+
+after_listing: Callable[[Discovery], None] | None = None
+"""Test hook: called with the result after listing, before any file is read (the tests swap a
+file for a link here, to make the read-time check deterministic). None in normal runs."""
 
 
 def _real(path: str | os.PathLike[str]) -> str:
@@ -62,6 +89,40 @@ def _real(path: str | os.PathLike[str]) -> str:
 
 def _inside(real: str, roots: list[str]) -> bool:
     return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def _ident(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+def _lstat_ident(real: str) -> tuple[int, int] | None:
+    try:
+        return _ident(os.lstat(real))
+    except OSError:
+        return None  # unreadable: the pipeline reports it
+
+
+def _is_dir(real: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(real).st_mode)
+    except OSError:
+        return False
+
+
+def _link_target(fd: int, name: str, real_dir: str) -> str:
+    """The real path a link in the folder ``fd`` (at ``real_dir``) points to; a broken link gives
+    its would-be target (reported when read). OSError when it cannot be resolved (a loop, or a
+    path the OS cannot follow by name)."""
+    joined = os.path.join(real_dir, os.readlink(name, dir_fd=fd))
+    try:
+        return os.path.realpath(joined, strict=True)
+    except FileNotFoundError:
+        return os.path.realpath(joined)
+
+
+def _by_handle(real: str, fd: int, name: str) -> str:
+    """A name for ``real`` that the OS can open even when ``real`` is longer than PATH_MAX."""
+    return real if len(os.fsencode(real)) < 3800 else f"/proc/self/fd/{fd}/{name}"
 
 
 class _Walker:
@@ -84,19 +145,24 @@ class _Walker:
         self.deferred: list[tuple[Path, str]] = []  # linked folders, walked after the real ones
 
     def add(
-        self, path: Path, real: str, root: str | None, table: str | None = None, query: str | None = None
+        self,
+        path: Path,
+        real: str,
+        root: str | None,
+        table: str | None = None,
+        query: str | None = None,
+        ident: tuple[int, int] | None = None,
     ) -> None:
-        src = Source(path, safe_name(real), root=root, table=table, query=query)
+        """``ident``: the (device, inode) seen by the walk; else the real path's (lstat: a link
+        swapped in after it was resolved is seen as the link, and never read)."""
+        src = Source(path, safe_name(real), root=root, table=table, query=query, real=real)
         key = src.abs_path + "#" + src.selector
         if _inside(real, self.excluded):
             self.found.skipped.append((src.display, "inside the knowledge base being written"))
         elif key not in self.seen:
             self.seen.add(key)
-            try:
-                st = os.stat(real)
-                inode = f"{st.st_dev}:{st.st_ino}#{src.selector}"
-            except OSError:
-                inode = key  # unreadable: the pipeline reports it
+            src.ident = ident or _lstat_ident(real)
+            inode = f"{src.ident[0]}:{src.ident[1]}#{src.selector}" if src.ident else key
             if inode in self.inodes:  # a hard link: the same file under another name
                 self.found.skipped.append(
                     (src.display, f"the same file as '{self.inodes[inode]}' (a hard link)")
@@ -161,56 +227,100 @@ class _Walker:
             self.walk(link, target)
 
     def walk(self, top: Path, real_top: str) -> None:
+        """Depth first, as ``os.walk``; every folder is opened from ``/`` one name at a time
+        without following links, so a swapped-in link is never walked and no path is too long."""
         if real_top in self.walked:
             return  # the same folder reached twice (a link, or two arguments)
         self.walked.add(real_top)
+        pending = [(top, real_top)]
+        while pending:
+            here, real_dir = pending.pop()
+            pending.extend(reversed(self._folder(here, real_dir, safe_name(real_top))))
 
-        def unreadable(exc: OSError) -> None:
-            where = safe_name(exc.filename or top)
-            self.found.unreadable_paths.append(os.fsdecode(exc.filename or top))
-            self.found.unreadable.append((where, f"cannot read this folder: {exc.strerror or exc}"))
+    def _folder(self, here: Path, real_dir: str, root: str) -> list[tuple[Path, str]]:
+        """Files of one folder become sources; returns the subfolders to walk."""
+        try:
+            fd = open_dir_no_links(real_dir)
+        except OSError as exc:
+            self._unreadable(here, real_dir, exc)
+            return []
+        try:
+            with os.scandir(fd) as entries:
+                names = sorted(e.name for e in entries if not e.name.startswith("."))
+            self.walked.add(real_dir)
+            return [sub for name in names for sub in self._entry(fd, here, real_dir, name, root)]
+        except OSError as exc:
+            self._unreadable(here, real_dir, exc)
+            return []
+        finally:
+            os.close(fd)
 
-        for dirpath, dirnames, filenames in os.walk(top, onerror=unreadable):
-            here = Path(dirpath)
-            self.walked.add(_real(here))
-            kept = []
-            for d in sorted(dirnames):
-                if not d.startswith(".") and self._subfolder(here / d):
-                    kept.append(d)
-            dirnames[:] = kept
-            for name in sorted(filenames):
-                if not name.startswith("."):
-                    self._file(here / name, real_top)
+    def _unreadable(self, here: Path, real_dir: str, exc: OSError) -> None:
+        self.found.unreadable_paths.append(real_dir)
+        self.found.unreadable.append((safe_name(here), f"cannot read this folder: {exc.strerror or exc}"))
 
-    def _subfolder(self, path: Path) -> bool:
-        """True when os.walk should descend into ``path`` itself."""
-        kind = artifact_kind(path)
+    def _entry(self, fd: int, here: Path, real_dir: str, name: str, root: str) -> list[tuple[Path, str]]:
+        """One name in a folder (opened as ``fd``): a subfolder to walk, a source, or a report."""
+        path, real = here / name, os.path.join(real_dir, name)
+        what = "cannot read"
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                what = "cannot resolve this link"
+                self._link(path, _link_target(fd, name, real_dir), root)
+            elif stat.S_ISDIR(st.st_mode):
+                return [(path, real)] if self._subfolder(path, _by_handle(real, fd, name)) else []
+            else:
+                self._file(path, real, root, _ident(st))
+        except OSError as exc:
+            self.found.failed.append((safe_name(path), f"{what}: {exc.strerror or exc}"))
+        return []
+
+    def _subfolder(self, path: Path, openable: str) -> bool:
+        """True when the walk should descend into ``path`` (not one of the tool's folders)."""
+        kind = artifact_kind(openable)
         if kind is not None:
             self.found.skipped.append((safe_name(path), f"a {kind} made by this tool (not ingested)"))
             return False
-        if not path.is_symlink():
-            return True
-        real = _real(path)
+        return True
+
+    def _link(self, path: Path, real: str, root: str) -> None:
+        """A link inside a walked folder: followed only where ``follow_links`` allows."""
+        if not _is_dir(real):
+            return self._file(path, real, root, None, link=True)
+        if not self._subfolder(path, real):
+            return None  # one of the tool's folders (reported)
         reason = self.link_refused(path, real)
         if reason:
             self.found.skipped.append((safe_name(path), reason))
-        elif os.path.isdir(real) and not _inside(real, self.excluded):
+        elif not _inside(real, self.excluded):
             self.deferred.append((path, real))  # walked under its link name, files identified by real path
-        return False
+        return None
 
-    def _file(self, file: Path, root: str) -> None:
+    def _file(
+        self, file: Path, real: str, root: str, ident: tuple[int, int] | None, link: bool = False
+    ) -> None:
         if not is_supported(file):
             self.found.skipped.append(
                 (safe_name(file), f"unsupported format '{safe_name(file.suffix or file.name)}'")
             )
             return
-        real = _real(file)
-        if file.is_symlink():
+        if link:
             reason = self.link_refused(file, real)
             if reason:
                 self.found.skipped.append((safe_name(file), reason))
                 return
-        self.add(file, real, safe_name(root))
+        self.add(file, real, root, ident=ident)
+
+
+def folder_holding(args: list[str], target: str | os.PathLike[str]) -> str | None:
+    """The first folder among ``args`` (globs expanded) that is ``target`` or holds it, as given."""
+    real = _real(target)
+    for arg in args:
+        for match in _Walker.expand(arg):
+            if not match.startswith("sqlite:///") and _is_dir(match) and _inside(real, [_real(match)]):
+                return safe_name(match)
+    return None
 
 
 def discover(
@@ -228,4 +338,6 @@ def discover(
     walker.allowed = [_real(m) for _, ms in expanded for m in ms if os.path.isdir(m)]
     for arg, matches in expanded:
         walker.arg(arg, matches)
+    if after_listing is not None:
+        after_listing(walker.found)
     return walker.found

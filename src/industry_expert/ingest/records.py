@@ -11,6 +11,7 @@ from industry_expert.ingest.base import Parsed, read_text, title_from_path
 from industry_expert.types import Block
 
 _TITLE_KEYS = ("title", "name", "id", "subject")
+_META_MAX_CHARS = 500
 
 
 def load_jsonl(path: Path) -> list[Parsed]:
@@ -59,10 +60,19 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1] or "value": value}
 
 
+def _filterable(value: Any) -> bool:
+    """Scalars kept as a record's metadata; a long string is text to search, not a value to
+    filter on (every chunk of the record carries its metadata: a 40 MB string would be copied
+    into each of them)."""
+    if isinstance(value, str):
+        return len(value) <= _META_MAX_CHARS
+    return isinstance(value, (int, float, bool))
+
+
 def record_block(record: Any, number: int) -> Block:
     fields = flatten(record)
     text = "\n".join(f"{k}: {v}" for k, v in fields.items() if v not in (None, ""))
-    meta = {k: v for k, v in fields.items() if isinstance(v, (str, int, float, bool))}
+    meta = {k: v for k, v in fields.items() if _filterable(v)}
     label = next((str(fields[k]) for k in _TITLE_KEYS if fields.get(k)), f"record {number}")
     meta["record"] = number
     return Block("record", text, meta=meta, header=[label])

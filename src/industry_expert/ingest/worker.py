@@ -3,24 +3,32 @@
 The child gets an address-space limit (``ingest.max_parse_mb`` above what it needs at rest) and the
 parent waits at most ``ingest.max_seconds_per_file`` for each answer; a child over either budget (or
 killed by a crashing C parser) is replaced and the file is reported with the budget's name.
-Requests and answers are JSON lines over pipes (no pickle).
+Requests and answers are JSON lines over pipes (no pickle). A request carries the bytes the parent
+already read and hashed, never a path to open again: the child writes them to a private copy
+(in a folder only this user can enter, named as the original so format and title are the same),
+parses that and deletes it.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from industry_expert.errors import LoadError
 from industry_expert.ingest.base import Parsed
-from industry_expert.ingest.budgets import Limits, precheck
+from industry_expert.ingest.budgets import Limits, check_output, precheck
 from industry_expert.types import Block
 
 
@@ -43,9 +51,32 @@ def parse_file(path: Path, table: str | None, query: str | None, limits: Limits)
 
         if fmt != "sqlite":
             raise LoadError("--table/--query apply to SQLite databases only")
-        return sqlite.load(path, table=table, query=query)
-    precheck(path, fmt, limits)
-    return loader_for(path)(path)
+        parsed = sqlite.load(path, table=table, query=query)
+    else:
+        precheck(path, fmt, limits)
+        parsed = loader_for(path)(path)
+    check_output(parsed, limits)  # here, so text that cannot fit never reaches the main process
+    return parsed
+
+
+_BLOCK = 1 << 20
+_copies = itertools.count()
+
+
+def _copy_path(folder: str, name: Path) -> Path:
+    """A fresh private subfolder of ``folder`` and, in it, the original file name."""
+    sub = os.path.join(folder, str(next(_copies)))
+    os.mkdir(sub, 0o700)
+    return Path(sub) / (os.fsdecode(os.path.basename(os.fsencode(name))) or "file")
+
+
+@contextmanager
+def private_copy(name: Path, data: bytes) -> Iterator[Path]:
+    """``data`` as a file named like ``name`` in a private temporary folder (removed after)."""
+    with tempfile.TemporaryDirectory(prefix="ie-parse-") as tmp:
+        path = _copy_path(tmp, name)
+        path.write_bytes(data)
+        yield path
 
 
 def _dumps(answer: dict[str, Any]) -> bytes:
@@ -54,11 +85,13 @@ def _dumps(answer: dict[str, Any]) -> bytes:
     return json.dumps(answer, ensure_ascii=False).encode("utf-8", "replace")
 
 
-def parse_clean(path: Path, table: str | None, query: str | None, limits: Limits) -> list[Parsed]:
-    """``parse_file`` in this process, with the same clean-up the child's answers get."""
-    return _from_json(
-        json.loads(_dumps({"parsed": _to_json(parse_file(path, table, query, limits))}))["parsed"]
-    )
+def parse_clean(
+    name: Path, data: bytes, table: str | None, query: str | None, limits: Limits
+) -> list[Parsed]:
+    """``parse_file`` over ``data`` in this process, with the same clean-up the child's answers get."""
+    with private_copy(name, data) as path:
+        parsed = _to_json(parse_file(path, table, query, limits))
+    return _from_json(json.loads(_dumps({"parsed": parsed}))["parsed"])
 
 
 def _to_json(parsed: list[Parsed]) -> list[dict[str, Any]]:
@@ -75,13 +108,17 @@ class ParseWorker:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.proc: subprocess.Popen[bytes] | None = None
+        self.folder: str | None = None  # the child's private copies (removed when it stops)
         self._buf = b""
 
     def _start(self) -> subprocess.Popen[bytes]:
         if self.proc is None or self.proc.poll() is not None:
             env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+            if self.folder is None or not os.path.isdir(self.folder):
+                self.folder = tempfile.mkdtemp(prefix="ie-parse-")
+            limits = json.dumps(asdict(self.limits))
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "industry_expert.ingest.worker", json.dumps(asdict(self.limits))],
+                [sys.executable, "-m", "industry_expert.ingest.worker", limits, self.folder],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -90,12 +127,16 @@ class ParseWorker:
             self._buf = b""
         return self.proc
 
-    def parse(self, path: Path, table: str | None = None, query: str | None = None) -> list[Parsed]:
+    def parse(
+        self, name: Path, data: bytes, table: str | None = None, query: str | None = None
+    ) -> list[Parsed]:
+        """Parse ``data``, the bytes of a file named ``name`` (the name tells format and title)."""
         proc = self._start()
-        request = {"path": encode_path(path), "table": table, "query": query}
+        request = {"name": encode_path(name), "size": len(data), "table": table, "query": query}
         assert proc.stdin is not None
         try:
             proc.stdin.write(json.dumps(request).encode() + b"\n")
+            proc.stdin.write(data)
             proc.stdin.flush()
         except OSError:
             self.close()
@@ -106,26 +147,30 @@ class ParseWorker:
         return _from_json(answer["parsed"])
 
     def _answer(self, deadline: float) -> dict[str, Any]:
+        """The next answer line; its pieces are joined once (a long answer costs linear time)."""
         proc = self.proc
         assert proc is not None and proc.stdout is not None
-        fd = proc.stdout.fileno()
-        while b"\n" not in self._buf:
-            left = deadline - time.monotonic()
-            ready = select.select([fd], [], [], max(left, 0))[0] if left > 0 else []
-            if not ready:
-                self.close()
-                raise LoadError(
-                    f"took longer than {self.limits.max_seconds_per_file:g} s to parse "
-                    "(budget ingest.max_seconds_per_file)"
-                )
-            data = os.read(fd, 1 << 20)
-            if not data:
-                reason = self._death_reason()
-                self.close()
-                raise LoadError(reason)
-            self._buf += data
-        line, _, self._buf = self._buf.partition(b"\n")
+        pieces = [self._buf]
+        while b"\n" not in pieces[-1]:
+            pieces.append(self._read(proc.stdout.fileno(), deadline))
+        line, _, self._buf = b"".join(pieces).partition(b"\n")
         return json.loads(line)  # type: ignore[no-any-return]
+
+    def _read(self, fd: int, deadline: float) -> bytes:
+        left = deadline - time.monotonic()
+        ready = select.select([fd], [], [], max(left, 0))[0] if left > 0 else []
+        if not ready:
+            self.close()
+            raise LoadError(
+                f"took longer than {self.limits.max_seconds_per_file:g} s to parse "
+                "(budget ingest.max_seconds_per_file)"
+            )
+        data = os.read(fd, 1 << 20)
+        if not data:
+            reason = self._death_reason()
+            self.close()
+            raise LoadError(reason)
+        return data
 
     def _death_reason(self) -> str:
         code = self.proc.wait(timeout=5) if self.proc is not None else None
@@ -143,8 +188,14 @@ class ParseWorker:
             self.proc.wait()
             for stream in (self.proc.stdin, self.proc.stdout):
                 if stream is not None:
-                    stream.close()
+                    try:
+                        stream.close()
+                    except OSError:
+                        pass  # unflushed bytes to a child that is gone
             self.proc = None
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
 
     def __enter__(self) -> ParseWorker:
         return self
@@ -174,7 +225,7 @@ def _used_most_memory(limits: Limits) -> bool:
     return peak >= 0.8 * limits.max_parse_mb * 1024 * 1024
 
 
-def _serve(limits: Limits) -> None:
+def _serve(limits: Limits, folder: str) -> None:
     for name in ("bs4", "markdown_it", "pypdf", "docx", "openpyxl", "lxml.etree"):
         try:  # loaded before the memory limit is set: the budget is for the file's work
             __import__(name)
@@ -182,27 +233,72 @@ def _serve(limits: Limits) -> None:
             pass
     try:
         _limit_memory(limits.max_parse_mb)
-    except (OSError, ValueError, ImportError):
+    except (OSError, ValueError, OverflowError, ImportError):
         pass  # no /proc or no rlimits here: the time budget still holds
-    out = sys.stdout.buffer
-    for line in sys.stdin.buffer:
-        req = json.loads(line)
-        try:
-            parsed = parse_file(decode_path(req["path"]), req.get("table"), req.get("query"), limits)
-            answer: dict[str, Any] = {"parsed": _to_json(parsed)}
-        except LoadError as exc:
-            answer = {"error": exc.reason}
-        except MemoryError:
-            answer = {"error": _memory_reason(limits)}
-        except RecursionError:
-            answer = {"error": f"nested too deeply to parse (budget ingest.max_depth={limits.max_depth})"}
-        except Exception as exc:  # noqa: BLE001 - a loader bug must not stop the batch
-            answer = {"error": f"unexpected {exc.__class__.__name__}: {exc}"}
-            if _used_most_memory(limits):  # C parsers (lxml) report running out as their own error
-                answer = {"error": _memory_reason(limits)}
-        out.write(_dumps(answer) + b"\n")
-        out.flush()
+    out, requests = sys.stdout.buffer, sys.stdin.buffer
+    try:
+        while line := requests.readline():
+            req = json.loads(line)
+            out.write(_dumps(_request(requests, req, folder, limits)) + b"\n")
+            out.flush()
+    finally:  # the parent removes it too, unless it was killed
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _request(requests: IO[bytes], req: dict[str, Any], folder: str, limits: Limits) -> dict[str, Any]:
+    """Receive one file's bytes into a private copy, parse it, delete it; the answer."""
+    path, sink, error = None, None, None
+    try:
+        path = _copy_path(folder, decode_path(req["name"]))
+        sink = open(path, "xb")  # noqa: SIM115 - closed below, once every byte is read
+    except OSError as exc:
+        error = exc
+    error = _receive(requests, req["size"], sink) or error
+    try:
+        if sink is not None:
+            sink.close()
+    except OSError as exc:
+        error = error or exc
+    try:
+        if error is not None or path is None:
+            return {"error": f"cannot write a private copy to parse: {getattr(error, 'strerror', error)}"}
+        return _answer(path, req, limits)
+    finally:
+        if path is not None:
+            shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def _receive(requests: IO[bytes], size: int, sink: IO[bytes] | None) -> OSError | None:
+    """Read the request's ``size`` bytes into ``sink``. After a write error the rest is still
+    read (and dropped), so the next request starts where it should; returns that error."""
+    error: OSError | None = None
+    while size > 0:
+        block = requests.read(min(size, _BLOCK))
+        if not block:
+            sys.exit(0)  # the parent is gone
+        size -= len(block)
+        if sink is not None and error is None:
+            try:
+                sink.write(block)
+            except OSError as exc:
+                error = exc
+    return error
+
+
+def _answer(path: Path, req: dict[str, Any], limits: Limits) -> dict[str, Any]:
+    try:
+        return {"parsed": _to_json(parse_file(path, req.get("table"), req.get("query"), limits))}
+    except LoadError as exc:
+        return {"error": exc.reason}
+    except MemoryError:
+        return {"error": _memory_reason(limits)}
+    except RecursionError:
+        return {"error": f"nested too deeply to parse (budget ingest.max_depth={limits.max_depth})"}
+    except Exception as exc:  # noqa: BLE001 - a loader bug must not stop the batch
+        if _used_most_memory(limits):  # C parsers (lxml) report running out as their own error
+            return {"error": _memory_reason(limits)}
+        return {"error": f"unexpected {exc.__class__.__name__}: {exc}"}
 
 
 if __name__ == "__main__":
-    _serve(Limits(**json.loads(sys.argv[1])))
+    _serve(Limits(**json.loads(sys.argv[1])), sys.argv[2])

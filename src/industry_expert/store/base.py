@@ -101,3 +101,12 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class CheckableStore(Protocol):
+    """An optional Store method (``expert kb check``); a backend without it says "not supported"."""
+
+    def check(self, repair: bool = False) -> dict[str, list[str]]:
+        """``checked`` (what was looked at), ``problems`` (one line each, with the way out; after
+        ``repair``, those that remain) and ``repaired`` (what ``repair`` rebuilt from stored data)."""
+        ...

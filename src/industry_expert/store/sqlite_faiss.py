@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 
 from industry_expert.errors import KBError
+from industry_expert.store import sqlite_health
 from industry_expert.store.ann import HNSW_EF_SEARCH, AnnIndex
 from industry_expert.store.base import DOC_COLUMNS, Filters, Upsert
+from industry_expert.store.sqlite_health import GuardedConnection, damage_error
 from industry_expert.store.sqlite_integrity import (
     check_database_file,
     check_dimensions,
@@ -97,16 +99,18 @@ class SQLiteFaissStore:
         self.dim = dim
         db = self.directory / DB_NAME
         check_database_file(self.directory, db)
+        _check_not_lost(self.directory, db)
         self.readonly = not writable(self.directory, db)
         if not self.readonly:
             for tmp in self.directory.glob(".ann-*.tmp"):
                 tmp.unlink(missing_ok=True)  # left by a killed writer
         try:
-            self.con = connect_ro(db) if self.readonly else connect_rw(db, SCHEMA)
-            self.con.executescript(TEMP_SCHEMA)
+            con = connect_ro(db) if self.readonly else connect_rw(db, SCHEMA)
+            con.executescript(TEMP_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise KBError(f"{db}: cannot open the KB database: {exc}") from exc
-        check_dimensions(self.con, self.directory, dim)
+            raise damage_error(db, exc) or KBError(f"{db}: cannot open the KB database: {exc}") from None
+        self.con = GuardedConnection(con, db)
+        check_dimensions(self.con, self.directory, dim)  # type: ignore[arg-type]
         self.ann = AnnIndex(self.directory, dim, hnsw_ef_search)
         self._ann_generation = -1
         self._summary_cache: tuple[int, list[str], np.ndarray] | None = None
@@ -495,9 +499,20 @@ class SQLiteFaissStore:
         if changed or persist:
             try:
                 self.ann.save()
-            except OSError:
-                pass  # read-only KB: the in-memory index still serves this process
+            except (OSError, RuntimeError):
+                pass  # read-only KB or a full disk: the in-memory index still serves this process
         self._ann_generation = gen
+
+    def rebuild_ann(self) -> None:
+        """Rebuild the vector index from the stored vectors and save it (``kb check --repair``)."""
+        live, db_max = self.con.execute("SELECT COUNT(*), COALESCE(MAX(chunk_id), 0) FROM chunks").fetchone()
+        self.ann.rebuild(live, max(db_max, self._seq()), self._batches)
+        self.ann.save()
+        self._ann_generation = self.generation()
+
+    def check(self, repair: bool = False) -> dict[str, list[str]]:
+        """The optional ``CheckableStore`` method behind ``expert kb check`` (``sqlite_health``)."""
+        return sqlite_health.check(self, repair)
 
     def _seq(self) -> int:
         row = self.con.execute("SELECT seq FROM sqlite_sequence WHERE name='chunks'").fetchone()
@@ -530,14 +545,46 @@ class SQLiteFaissStore:
         self.con.close()
 
 
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+_TRACES = (".ingest.lock", "tokens.sqlite", f"{DB_NAME}-wal")
+"""Files only a KB that held data leaves (a bare manifest, as written before a first ingest or
+by hand, still opens as a new empty KB)."""
 
-    def __init__(self, con: sqlite3.Connection) -> None:
+
+def _check_not_lost(directory: Path, db: Path) -> None:
+    """A KB whose database is gone (its manifest and traces of ingests remain) is damage: never
+    opened as a new empty KB."""
+    if db.is_file() and db.stat().st_size > 0 or not (directory / "manifest.json").is_file():
+        return
+    if any((directory / name).exists() for name in _TRACES):
+        raise KBError(
+            f"{db}: the KB database is missing (manifest.json and traces of earlier ingests remain); "
+            "restore kb.sqlite from a backup, or re-ingest into a new --kb folder"
+        )
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (unless SQLite already rolled it
+    back, as after a full disk or damage: the original error is the one reported)."""
+
+    def __init__(self, con: GuardedConnection) -> None:
         self.con = con
 
     def __enter__(self) -> None:
         self.con.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self.con.execute("COMMIT")
+                return
+            except BaseException:
+                self._rollback()
+                raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        if self.con.in_transaction:
+            try:
+                self.con.execute("ROLLBACK")
+            except (sqlite3.Error, KBError):
+                pass  # the error that stopped the transaction says more
