@@ -120,6 +120,26 @@ def test_recovery_resumes_orphans_and_leaves_live_workers(state: State) -> None:
     assert "3 starts" in (state.job("loop").error or "")  # type: ignore[union-attr]
 
 
+def test_recovery_never_takes_a_job_of_this_very_process(state: State) -> None:
+    """The KB's idle thread calls ``recover()`` every minute: a long job of this process (no
+    progress written for longer than the lease) stays running; a job of a pid that now belongs
+    to another process (its start time differs) is resumed."""
+    from industry_expert.serve.jobs import LEASE_S, Jobs, owner_alive, owner_id
+
+    jobs = Jobs(SimpleNamespace(state=state, kbs={"kb": object()}))
+    assert jobs.owner == owner_id(os.getpid()) and owner_alive(jobs.owner) is True
+    old = time.time() - LEASE_S - 60
+    mine = _job("mine", state="running", attempts=1, owner=jobs.owner, heartbeat=old)
+    reused = f"{socket.gethostname()}:{os.getppid()}:1"  # a live pid that started at another time
+    assert owner_alive(reused) is False
+    stale = _job("reused", state="running", attempts=1, owner=reused, heartbeat=time.time())
+    for j in (mine, stale):
+        state.add_job(j)
+    assert jobs.recover() == {"resumed": ["reused"], "interrupted": [], "queued": []}
+    assert jobs.recover()["resumed"] == []
+    assert state.job("mine").state == "running"  # type: ignore[union-attr]
+
+
 @pytest.mark.serve
 @pytest.mark.postgres
 @pytest.mark.slow
@@ -224,7 +244,7 @@ def test_workers_share_the_sqlite_state(pg_dsn: str, tmp_path: Path, serve_kbs: 
         ] != "done":
             assert time.monotonic() < deadline + 60 and seen["state"] in ("queued", "running"), seen
             time.sleep(0.2)
-        assert seen["attempts"] == 1 and int(seen["owner"].rsplit(":", 1)[1]) in workers
+        assert seen["attempts"] == 1 and int(seen["owner"].split(":")[1]) in workers
     finally:
         assert server.stop() in (0, -15)
     assert not worker_pids(server)

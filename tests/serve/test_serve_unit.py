@@ -74,3 +74,38 @@ def test_several_workers_are_refused_over_an_embedded_store(
         "('expert kb copy SRC DST --store postgresql://...') and serve the copy"
     )
     assert not (tmp_path / "s").exists()  # refused before anything was opened
+
+
+def test_sources_are_shown_without_server_paths(tmp_path: Path) -> None:
+    from industry_expert.serve.sources import PublicSources, shown, uploaded_name
+
+    sha = "a" * 64
+    assert uploaded_name(f"/srv/state/uploads/kestrel/{sha}/invoice.md") == "invoice.md"
+    assert uploaded_name(f".expert-serve/uploads/kestrel/{sha}/n.md") == "n.md"
+    assert uploaded_name("/srv/data/uploads/notes.md") is None  # a folder that happens to be named so
+    assert shown("/srv/data/manuals/a.md", "/srv/data") == "manuals/a.md"
+    assert shown("/elsewhere/b.md", "/srv/data") == "b.md"
+    assert shown("../../etc/c.md", None) == "etc/c.md"
+    stored = ["/srv/data/manuals/a.md", "/srv/data/faq.txt", f"/srv/state/uploads/k/{sha}/up.md"]
+    public = PublicSources(tmp_path / "uploads" / "k", lambda: stored)
+    assert [public(s) for s in stored] == ["manuals/a.md", "faq.txt", "up.md"]
+
+
+def test_host_names_a_keyless_server_answers() -> None:
+    from industry_expert.serve.guard import host_allowed
+
+    for host in ("127.0.0.1:8000", "localhost", "LocalHost:1", "[::1]:80", "[::1]", "127.0.0.2"):
+        assert host_allowed(host, [], "127.0.0.1"), host
+    for host in ("attacker.example:8000", "attacker.example", "", None, "localhost.attacker.example"):
+        assert not host_allowed(host, [], "127.0.0.1"), host
+    assert host_allowed("expert.internal:8000", ["expert.internal"], "127.0.0.1")
+    assert host_allowed("10.0.0.5:8000", [], "10.0.0.5") and not host_allowed("10.0.0.5", [], "0.0.0.0")
+
+
+def test_model_ids_keep_catalogue_names_whole() -> None:
+    from industry_expert.serve.runtime import model_name
+
+    assert model_name("qwen2.5-0.5b") == "qwen2.5-0.5b"  # a path stem would cut it at ".5b"
+    assert model_name(None) == "smollm2" and model_name("smollm2") == "smollm2"
+    assert model_name("/models/Phi-3-mini-4k-instruct-q4.gguf") == "Phi-3-mini-4k-instruct-q4"
+    assert model_name("openai:gpt-x@http://127.0.0.1:9/v1") == "gpt-x"

@@ -16,8 +16,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from industry_expert.config import Settings
+from industry_expert.errors import ExpertError
 from industry_expert.serve.backend import open_state
-from industry_expert.serve.errors import APIError, error_body
+from industry_expert.serve.errors import APIError, error_body, expert_status
 from industry_expert.serve.state import State
 
 log = logging.getLogger("industry_expert.serve")
@@ -29,6 +30,7 @@ def create_app(settings: Settings, state: State | None = None) -> FastAPI:
     (``/readyz`` says when), unfinished jobs of an earlier process are resumed or reported."""
     from industry_expert import __version__
     from industry_expert.serve import routes_kbs, routes_openai, routes_ops
+    from industry_expert.serve.guard import Guard
     from industry_expert.serve.jobs import Jobs
     from industry_expert.serve.observe import Metrics, ObserveMiddleware, RequestLog
     from industry_expert.serve.runtime import Runtime
@@ -47,6 +49,7 @@ def create_app(settings: Settings, state: State | None = None) -> FastAPI:
         if settled["resumed"] or settled["interrupted"]:
             log.warning("jobs after restart: %s", settled)
         rt.jobs.start()
+        rt.drain.watch()
         threading.Thread(target=_load, args=(rt,), name="load-models", daemon=True).start()
         try:
             yield
@@ -68,6 +71,7 @@ def create_app(settings: Settings, state: State | None = None) -> FastAPI:
     for module in (routes_ops, routes_openai, routes_kbs):
         app.include_router(module.router)
     _errors(app)
+    app.add_middleware(Guard, runtime=rt)  # innermost: host, key and body size before any route
     app.add_middleware(_SecurityHeaders)
     app.add_middleware(ObserveMiddleware, metrics=rt.metrics, log=rt.request_log)
     if importlib.util.find_spec("industry_expert.serve.routes_web") is not None:
@@ -104,32 +108,24 @@ def _errors(app: FastAPI) -> None:
             error_body(exc.status_code, code, str(exc.detail)), exc.status_code, headers=exc.headers
         )
 
+    @app.exception_handler(ExpertError)  # a handler of its own: the request log sees its status
+    async def expert(_: Request, exc: ExpertError) -> JSONResponse:
+        status, code = expert_status(exc)
+        return JSONResponse(error_body(status, code, str(exc)), status)
+
     @app.exception_handler(Exception)
     async def crash(_: Request, exc: Exception) -> JSONResponse:
-        from industry_expert.errors import ExpertError
-
-        if isinstance(exc, ExpertError):
-            return JSONResponse(error_body(400, "invalid_request", str(exc)), 400)
         log.exception("unhandled error")
         return JSONResponse(error_body(500, "internal_error", "internal server error"), 500)
 
 
-MAX_JSON_BYTES = 1 << 20
-"""Request bodies other than uploads: larger ones are refused (413) before they are read."""
-
-
 class _SecurityHeaders:
-    """nosniff and a strict Content-Security-Policy on every response that sets none itself;
-    oversized non-upload request bodies refused up front."""
+    """nosniff and a strict Content-Security-Policy on every response that sets none itself."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and _too_big(scope):
-            body = error_body(413, "payload_too_large", f"request body over {MAX_JSON_BYTES} bytes")
-            return await JSONResponse(body, 413)(scope, receive, send)
-
         async def wrapped(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
@@ -160,10 +156,3 @@ def route_table(app: Any) -> list[tuple[str, str]]:
 
     walk(list(app.routes), "")
     return out
-
-
-def _too_big(scope: dict[str, Any]) -> bool:
-    if scope["method"] != "POST" or scope["path"].endswith("/documents"):
-        return False  # uploads have their own limit (serve.max_upload_mb), checked as they stream
-    length = dict(scope.get("headers") or []).get(b"content-length", b"")
-    return length.isdigit() and int(length) > MAX_JSON_BYTES

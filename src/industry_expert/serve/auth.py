@@ -32,6 +32,12 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def key_id(record: KeyRecord) -> str:
+    """A key's id: one key, never reused by a later key of the same name; derived from the
+    stored digest, from which neither the token nor the digest can be recovered."""
+    return "key_" + hashlib.sha256(b"key-id:" + record.digest.encode()).hexdigest()[:24]
+
+
 def parse_expires(text: str | None, now: float | None = None) -> float | None:
     """``90d``, ``12h``, ``2w``, ``1y`` (from now) -> a timestamp; None/'' -> never."""
     if not text:
@@ -76,6 +82,8 @@ class Principal:
     admin: bool = False
     scopes: dict[str, str] = field(default_factory=dict)
     expires: float | None = None
+    id: str = ""
+    """The key's :func:`key_id` (``anonymous`` when no key exists)."""
 
     def can(self, kb: str, need: str = "read") -> bool:
         if self.admin:
@@ -87,7 +95,7 @@ class Principal:
         return {"name": self.name, "admin": self.admin, "scopes": self.scopes, "expires": self.expires}
 
 
-ANONYMOUS = Principal("anonymous", admin=True)
+ANONYMOUS = Principal("anonymous", admin=True, id="anonymous")
 """The caller when no key exists and the server binds loopback (or runs --insecure-no-auth)."""
 
 
@@ -108,7 +116,17 @@ def authenticate(store: KeyStore, header: str | None, now: float | None = None) 
         raise _unauthorized("this API key has been revoked")
     if record.expires is not None and record.expires <= (time.time() if now is None else now):
         raise _unauthorized("this API key has expired")
-    return Principal(record.name, record.admin, dict(record.scopes), record.expires)
+    return principal_of(record)
+
+
+def principal_of(record: KeyRecord) -> Principal:
+    return Principal(record.name, record.admin, dict(record.scopes), record.expires, key_id(record))
+
+
+def usable(record: KeyRecord, now: float | None = None) -> bool:
+    """Neither revoked nor expired."""
+    now = time.time() if now is None else now
+    return record.revoked is None and (record.expires is None or record.expires > now)
 
 
 def _unauthorized(message: str) -> Exception:
@@ -120,7 +138,9 @@ def _unauthorized(message: str) -> Exception:
 def require_key(request: Request) -> Principal:
     """FastAPI dependency: authenticate, apply the per-key rate limit, remember the key's name."""
     rt = request.app.state.runtime
-    principal = authenticate(rt.state, request.headers.get("authorization"))
+    principal = getattr(request.state, "principal", None)  # the guard checked it before the body
+    if principal is None:
+        principal = authenticate(rt.state, request.headers.get("authorization"))
     request.state.key_name = principal.name
     limit = rt.settings.rate_limit_per_minute
     if limit > 0:

@@ -16,7 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from industry_expert.serve.errors import APIError, api_error
+from industry_expert.errors import ExpertError
+from industry_expert.serve.errors import APIError, api_error, expert_status
 from industry_expert.serve.runtime import Expert, QueueFull, Runtime
 
 
@@ -34,6 +35,10 @@ class ChatRequest(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
+
+
+POLL_S = 0.25
+"""How often a waiting request looks whether the server is shutting down."""
 
 
 class Cancelled(Exception):
@@ -59,6 +64,12 @@ def question_and_query(messages: list[Message]) -> tuple[str, str]:
     for q in asked:
         query = session.query_for(q)
     return asked[-1], query
+
+
+def public_sources(answer: Any, public: Any) -> None:
+    """The answer's passages and citations named as the API shows sources (no server paths)."""
+    for item in [*answer.passages, *answer.citations]:
+        item.source = public(item.source)
 
 
 def passages_of(answer: Any) -> list[dict[str, Any]]:
@@ -103,6 +114,13 @@ class Generation:
         if req.temperature is not None:
             update["temperature"] = req.temperature
         self.settings = rt.full.answer.model_copy(update=update)
+        limit = self.settings.max_question_chars
+        if len(self.question) > limit:
+            raise api_error(
+                400,
+                "question_too_long",
+                f"question too long ({len(self.question):,} characters; at most {limit:,})",
+            )
         self.cancel = threading.Event()
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
@@ -124,8 +142,6 @@ class Generation:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
     def _run(self, gen: Any) -> None:
-        from industry_expert.generate.stream import stream_answer
-
         def on_token(_: str) -> None:
             if self.cancel.is_set():
                 raise Cancelled
@@ -135,29 +151,52 @@ class Generation:
         try:
             if self.cancel.is_set():
                 raise Cancelled
-            if self.expert.kb is None:
-                for event in stream_answer(
-                    self.question, None, gen, settings=self.settings, on_token=on_token
-                ):
-                    self._put(event)
-                return
-            with self.rt.kbs[self.expert.kb].borrow() as kb:
-                events = stream_answer(
-                    self.question, kb, gen, settings=self.settings, query=self.query, on_token=on_token
-                )
-                for event in events:
-                    self._put(event)
+            self._answer(gen, on_token)
         except Cancelled:
             self.rt.metrics.cancelled.labels(model=self.expert.worker.name).inc()
             self._put(Cancelled())
+        except ExpertError as exc:  # the request's fault (400), or a model out of reach (502)
+            status, code = expert_status(exc)
+            self._put(api_error(status, code, str(exc)))
         except Exception as exc:  # noqa: BLE001 - reported to the client as a 500 / error chunk
             self._put(exc)
 
+    def _answer(self, gen: Any, on_token: Any) -> None:
+        """``stream_answer`` with the whole settings tree, as ``expert ask --config`` runs it."""
+        from industry_expert.generate.stream import Done, stream_answer
+
+        if self.expert.kb is None:
+            for event in stream_answer(self.question, None, gen, settings=self.settings, on_token=on_token):
+                self._put(event)
+            return
+        served = self.rt.kbs[self.expert.kb]
+        with served.borrow() as kb:
+            events = stream_answer(
+                self.question,
+                kb,
+                gen,
+                settings=self.settings,
+                query=self.query,
+                on_token=on_token,
+                retrieval=self.rt.full.retrieve,
+            )
+            for event in events:
+                if isinstance(event, Done):
+                    public_sources(event.answer, served.public_source)
+                self._put(event)
+
     async def events(self) -> AsyncIterator[Any]:
+        """The generation's events; a server stopping (SIGTERM) ends them with a 503 in time."""
         from industry_expert.generate.stream import Done
 
         while True:
-            item = await self.queue.get()
+            if self.rt.drain.expired():
+                self.stop()
+                raise api_error(503, "shutting_down", "the server is shutting down")
+            try:
+                item = await asyncio.wait_for(self.queue.get(), POLL_S)
+            except TimeoutError:
+                continue
             if isinstance(item, BaseException):
                 raise item
             yield item
@@ -203,8 +242,11 @@ def _chunk(
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
 
 
-async def sse(gen: Generation, cid: str, created: int, done_cb: Any) -> AsyncIterator[bytes]:
-    """Server-sent events in OpenAI's chunk format; ends with ``data: [DONE]``."""
+async def sse(
+    gen: Generation, cid: str, created: int, done_cb: Any, failed: Any = None
+) -> AsyncIterator[bytes]:
+    """Server-sent events in OpenAI's chunk format; ends with ``data: [DONE]``, or with an error
+    event in OpenAI's error shape (its status told to ``failed``, for the request log)."""
     from industry_expert.generate.stream import Done, Sentence
 
     model = gen.expert.id
@@ -219,16 +261,21 @@ async def sse(gen: Generation, cid: str, created: int, done_cb: Any) -> AsyncIte
                 yield _chunk(cid, created, model, {}, finish_reason(event.answer), **extra)
         yield b"data: [DONE]\n\n"
     except APIError as exc:
-        yield _error_event(exc.status, exc.code, exc.message)
+        yield _error_event(exc.status, exc.code, exc.message, failed)
+    except ExpertError as exc:
+        status, code = expert_status(exc)
+        yield _error_event(status, code, str(exc), failed)
     except Exception as exc:  # noqa: BLE001 - the stream has started: report in-band
-        yield _error_event(500, "generation_failed", f"{exc.__class__.__name__}: {exc}")
+        yield _error_event(500, "generation_failed", f"{exc.__class__.__name__}: {exc}", failed)
     finally:
         gen.stop()  # client gone (or finished): the model thread stops at its next token
 
 
-def _error_event(status: int, code: str, message: str) -> bytes:
+def _error_event(status: int, code: str, message: str, failed: Any = None) -> bytes:
     from industry_expert.serve.errors import error_body
 
+    if failed is not None:
+        failed(status)
     return f"data: {json.dumps(error_body(status, code, message))}\n\n".encode()
 
 

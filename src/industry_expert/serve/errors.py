@@ -10,13 +10,13 @@ TYPES = {
     403: "permission_error",
     404: "not_found_error",
     409: "conflict_error",
-    413: "invalid_request_error",
-    415: "invalid_request_error",
-    422: "invalid_request_error",
     429: "rate_limit_error",
-    500: "server_error",
-    503: "server_error",
 }
+"""OpenAI's error type by status; any other 4xx is ``invalid_request_error``, any 5xx ``server_error``."""
+
+
+def error_type(status: int) -> str:
+    return TYPES.get(status) or ("invalid_request_error" if 400 <= status < 500 else "server_error")
 
 
 class APIError(Exception):
@@ -34,8 +34,16 @@ def api_error(status: int, code: str, message: str, retry_after: float | None = 
 
 
 def error_body(status: int, code: str, message: str) -> dict[str, Any]:
-    return {"error": {"message": message, "type": TYPES.get(status, "server_error"), "code": code}}
+    return {"error": {"message": message, "type": error_type(status), "code": code}}
 
 
 def not_found(what: str) -> APIError:
     return api_error(404, "not_found", f"{what} not found")
+
+
+def expert_status(exc: Exception) -> tuple[int, str]:
+    """Status and code of a library error: a model that cannot be reached is the server's problem
+    (502); any other :class:`~industry_expert.errors.ExpertError` is the request's (400)."""
+    from industry_expert.errors import ModelError
+
+    return (502, "model_error") if isinstance(exc, ModelError) else (400, "invalid_request")

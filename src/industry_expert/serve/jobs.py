@@ -17,6 +17,10 @@ from typing import Any
 
 from industry_expert.serve.state import JobRecord
 
+OPEN_FILE_STATES = ("pending", "running")
+"""A job's file before its fate is known (``running``: read, not yet committed)."""
+UNCOMMITTED = ("failed", "skipped", "cancelled")
+"""A job's file that became no document: its stored upload is deleted when the job ends."""
 MAX_ATTEMPTS = 3
 LEASE_S = 600.0
 """A running job with no progress written for this long belongs to a dead process (any host)."""
@@ -35,7 +39,8 @@ class Jobs:
         self.stopping = threading.Event()
         self._wake = {kb: threading.Event() for kb in runtime.kbs}
         self._threads: list[threading.Thread] = []
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = owner_id(os.getpid())
+        """``host:pid:start``: this process, told apart from a later one that reuses its pid."""
 
     def recover(self) -> dict[str, list[str]]:
         """Settle the jobs a dead server process left running: queued again (resumed), or
@@ -60,13 +65,18 @@ class Jobs:
         return out
 
     def _orphaned(self, job: JobRecord) -> bool:
-        """The process that ran ``job`` is gone: it was this one (restarted with the same identity),
-        a dead process on this host, or it has not written progress for ``LEASE_S``."""
-        host, _, pid = job.owner.rpartition(":")
-        if not job.owner or job.owner == self.owner:
+        """The process that ran ``job`` is gone: on this host, its pid is dead or now another
+        process's; elsewhere (or when that cannot be told), it has not written progress for
+        ``LEASE_S``. A job of this very process is never orphaned."""
+        if not job.owner:
             return True
-        if host == socket.gethostname() and pid.isdigit() and not _alive(int(pid)):
+        if job.owner == self.owner:
+            return False
+        alive = owner_alive(job.owner)
+        if alive is False:
             return True
+        if alive is True:
+            return False
         return job.heartbeat is None or time.time() - job.heartbeat > LEASE_S
 
     def start(self) -> None:
@@ -126,16 +136,17 @@ class Jobs:
             by_path.setdefault(f["path"], []).append(f)
 
         def progress(report: Any) -> None:
-            self._progress(job, by_path, report)
+            self._progress(job, by_path, report, final=False)
 
         def stop() -> bool:
             return self.stopping.is_set() or self.rt.state.cancel_requested(job.id)
 
         kb = self.rt.kbs[job.kb]
         try:
-            ingest(list(by_path), kb.path, self.rt.full, on_progress=progress, should_stop=stop)
+            report = ingest(list(by_path), kb.path, self.rt.full, on_progress=progress, should_stop=stop)
         except ExpertError as exc:
             return self._finish(job, "failed", str(exc))
+        self._progress(job, by_path, report, final=True)
         if self.rt.state.cancel_requested(job.id):
             return self._finish(job, "cancelled", None)
         if self.stopping.is_set() and job.files_done < len(job.files):
@@ -148,21 +159,77 @@ class Jobs:
             job, "failed" if failed else "done", "no file could be ingested" if failed else None
         )
 
-    def _progress(self, job: JobRecord, by_path: dict[str, list[dict[str, Any]]], report: Any) -> None:
+    def _progress(
+        self, job: JobRecord, by_path: dict[str, list[dict[str, Any]]], report: Any, final: bool
+    ) -> None:
+        """The report's fate of each file. Until the run ends, ``unchanged`` is not trusted: the
+        pipeline reports a file waiting for its embedding wave that way too, so it shows
+        ``running`` until it is committed."""
         for fr in report.files:
+            status = "running" if fr.status == "unchanged" and not final else fr.status
             for f in by_path.get(fr.source) or by_path.get(str(Path(fr.source))) or []:
-                f.update(status=fr.status, reason=fr.reason, chunks=fr.chunks)
-        job.files_done = sum(1 for f in job.files if f["status"] != "pending")
+                f.update(status=status, reason=fr.reason, chunks=fr.chunks)
+        job.files_done = sum(1 for f in job.files if f["status"] not in OPEN_FILE_STATES)
         job.chunks_added, job.heartbeat = report.chunks_added, time.time()
         self.rt.state.save_job(job)
 
     def _finish(self, job: JobRecord, state: str, error: str | None) -> None:
         job.state, job.error, job.finished = state, error, time.time()
-        if state == "cancelled":
+        if state in ("cancelled", "failed"):
             for f in job.files:
-                if f["status"] == "pending":
-                    f["status"] = "cancelled"
+                if f["status"] in OPEN_FILE_STATES:
+                    f["status"], f["reason"] = state, f.get("reason") or error
         self.rt.state.save_job(job)
+        try:
+            self._remove_uncommitted(job)
+        except Exception:  # noqa: BLE001 - the job's record is written; a stray file is no failure
+            log.exception("job %s: could not remove its refused files", job.id)
+
+    def _remove_uncommitted(self, job: JobRecord) -> None:
+        """Delete the stored uploads of the job that became no document (refused, cancelled),
+        unless a document or another unfinished job still uses the same stored file."""
+        from industry_expert.serve.uploads import remove_stored
+
+        served = self.rt.kbs.get(job.kb)
+        if getattr(served, "uploads", None) is None:
+            return
+        kept = {f["path"] for f in job.files if f["status"] not in UNCOMMITTED}
+        paths = {f["path"] for f in job.files if f["status"] in UNCOMMITTED} - kept
+        if not paths:
+            return
+        busy = {f["path"] for j in self.rt.state.unfinished_jobs() if j.id != job.id for f in j.files}
+        with served.borrow() as handle:
+            docs = {d.abs_path for d in handle.store.documents()}
+        for path in paths - busy:
+            if os.path.realpath(path) not in docs:
+                remove_stored(Path(path), served.uploads)
+
+
+def start_token(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from ``/proc``); None if unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def owner_id(pid: int) -> str:
+    return f"{socket.gethostname()}:{pid}:{start_token(pid) or uuid.uuid4().hex[:12]}"
+
+
+def owner_alive(owner: str) -> bool | None:
+    """Whether the process named by ``owner`` (``host:pid[:start]``) still runs: None when that
+    cannot be told here (another host; no start time to tell a reused pid apart)."""
+    host, _, rest = owner.partition(":")
+    pid, _, token = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    if not _alive(int(pid)):
+        return False
+    now = start_token(int(pid))
+    if token and now is not None:
+        return token == now
+    return None
 
 
 def _alive(pid: int) -> bool:

@@ -132,7 +132,9 @@ def run(settings: Settings) -> None:
         "access_log": False,
     }
     if s.workers == 1:
-        uvicorn.run(create_app(settings, state), **common)
+        app = create_app(settings, state)
+        _quiet_sigterm()
+        uvicorn.run(app, **common)
         return
     state.close()
     path = s.state_dir / "effective-settings.json"
@@ -141,3 +143,15 @@ def run(settings: Settings) -> None:
     os.environ[SETTINGS_ENV] = str(path.resolve())
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(s.state_dir))  # read by observe.Metrics
     uvicorn.run("industry_expert.serve.launch:app_from_env", factory=True, workers=s.workers, **common)
+
+
+def _quiet_sigterm() -> None:
+    """A SIGTERM ends the server gracefully, and then the process with status 0: uvicorn raises
+    the signal again once it has stopped, which, without a handler of ours, would kill it (143)."""
+    import signal
+    import sys
+
+    def stop(*_: Any) -> None:
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)

@@ -117,6 +117,7 @@ class ObserveMiddleware:
     def _record(self, scope: dict[str, Any], status: int, seconds: float) -> None:
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         state = scope.get("state") or {}
+        status = state.get("error_status") or status  # a stream that ended with an error event
         self.metrics.requests.labels(route=route, method=scope["method"], status=str(status)).inc()
         self.metrics.latency.labels(route=route, status=str(status)).observe(seconds)
         self.log.write(

@@ -80,15 +80,15 @@ async def search(kb: str, body: SearchRequest, request: Request, principal: Key)
             hits = lib_search(
                 body.query, handle, k=body.k or r.k, filters=body.filters, mode=body.mode, settings=r
             )
-        return [h.to_dict() for h in hits]
+        return [{**h.to_dict(), "source": served.public_source(h.source)} for h in hits]
 
     return {"object": "list", "data": await in_pool(request, run)}
 
 
-def _doc(d: Any) -> dict[str, Any]:
+def _doc(d: Any, served: ServedKB) -> dict[str, Any]:
     return {
         "doc_id": d.doc_id,
-        "source": d.source,
+        "source": served.public_source(d.source),
         "title": d.title,
         "type": d.type,
         "n_chunks": d.n_chunks,
@@ -103,7 +103,8 @@ async def documents(kb: str, request: Request, principal: Key) -> dict[str, Any]
 
     def run() -> list[dict[str, Any]]:
         with served.borrow() as handle:
-            return [_doc(d) for d in handle.store.documents()]
+            docs = list(handle.store.documents())
+        return [_doc(d, served) for d in docs]
 
     return {"object": "list", "data": await in_pool(request, run)}
 
@@ -123,7 +124,8 @@ async def original_file(kb: str, doc_id: str, request: Request, principal: Key) 
     record = await in_pool(request, _document, served, doc_id)
     path = Path(record.abs_path)
     if not path.is_file():
-        raise api_error(410, "file_gone", f"the original file of '{record.source}' is no longer on disk")
+        shown = served.public_source(record.source)
+        raise api_error(410, "file_gone", f"the original file of '{shown}' is no longer on disk")
     name = path.name
     media = "text/plain; charset=utf-8" if record.type in ("html", "markdown", "text") else None
     return FileResponse(
@@ -150,12 +152,13 @@ async def delete_document(kb: str, doc_id: str, request: Request, principal: Key
             record = handle.store.get_document(doc_id)
             if record is None:
                 raise not_found(f"document '{doc_id}'")
-            removed = handle.store.delete([doc_id])
+            removed = handle.delete_documents([doc_id])
             handle.store.sync()
             still = any(d.abs_path == record.abs_path for d in handle.store.documents())
         if not still:
             remove_stored(Path(record.abs_path), rt.uploads / served.name)
-        return {"removed_documents": 1, "removed_chunks": removed, "sources": [record.source]}
+        shown = served.public_source(record.source)
+        return {"removed_documents": 1, "removed_chunks": removed, "sources": [shown]}
 
     return await in_pool(request, run)  # type: ignore[no-any-return]
 

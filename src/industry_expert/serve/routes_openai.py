@@ -52,10 +52,13 @@ async def chat_completions(body: ChatRequest, request: Request, principal: Key) 
         request.state.tokens = tokens
         rt.metrics.tokens.labels(model=expert.worker.name).inc(tokens)
 
+    def failed(status: int) -> None:  # an error event ends the stream: the log records its status
+        request.state.error_status = status
+
     gen.start()
     if body.stream:
         return StreamingResponse(
-            sse(gen, cid, created, done),
+            sse(gen, cid, created, done, failed),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

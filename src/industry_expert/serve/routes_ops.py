@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from industry_expert.serve.auth import authenticate
-from industry_expert.serve.errors import api_error
+from industry_expert.serve.errors import APIError, api_error
 
 router = APIRouter()
 
@@ -21,10 +21,21 @@ def healthz() -> dict[str, Any]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
+    """Ready or not, for anyone; which KBs and models (and why loading failed) only for a key
+    (or anyone while no key exists), and only the KBs that key may read."""
     rt = request.app.state.runtime
-    body: dict[str, Any] = {"ready": rt.ready, "kbs": sorted(rt.kbs), "models": sorted(rt.workers)}
-    if rt.error:
-        body["error"] = rt.error
+    body: dict[str, Any] = {"ready": rt.ready}
+    try:
+        principal = authenticate(rt.state, request.headers.get("authorization"))
+    except APIError:
+        principal = None
+    if principal is not None:
+        body["kbs"] = sorted(name for name in rt.kbs if principal.can(name))
+        body["models"] = sorted(rt.workers)
+        if rt.error:
+            body["error"] = rt.error
+    elif rt.error:
+        body["error"] = "loading failed (the server's log says why)"
     return JSONResponse(body, status_code=200 if rt.ready else 503)
 
 

@@ -122,21 +122,23 @@ def _verify(secret: bytes, token: str) -> dict[str, Any]:
 
 @router.post("/web/api/links")
 def make_link(body: LinkRequest, request: Request, principal: Key) -> dict[str, Any]:
-    """A link valid for ten minutes to one original file the key may read; it names the file,
-    not the key, and is checked again against the key's current scopes when it is opened."""
+    """A link valid for ten minutes to one original file the key may read; it carries the key's
+    id (never its name or token), and is checked again against that key's current scopes when it
+    is opened: a revoked key's links stay dead even when a new key gets the same name."""
     _document(_served(request, principal, body.kb), body.doc_id)  # 404 now, not a dead link later
-    payload = {"kb": body.kb, "doc": body.doc_id, "key": principal.name, "exp": time.time() + LINK_TTL_S}
+    payload = {"kb": body.kb, "doc": body.doc_id, "kid": principal.id, "exp": time.time() + LINK_TTL_S}
     return {"url": f"/web/files/{_sign(_link_secret(request), payload)}", "expires_in": LINK_TTL_S}
 
 
 @router.get("/web/files/{token}", include_in_schema=False)
 def open_link(token: str, request: Request) -> Response:
     p = _verify(_link_secret(request), token)
-    principal = _principal_named(request, p["key"])
-    record = _document(_served(request, principal, p["kb"]), p["doc"])
+    principal = _principal_of_link(request, str(p.get("kid", "")))
+    served = _served(request, principal, p["kb"])
+    record = _document(served, p["doc"])
     path = Path(record.abs_path)
     if not path.is_file():
-        raise not_found(f"the original file of '{record.source}'")
+        raise not_found(f"the original file of '{served.public_source(record.source)}'")
     return _file_response(path)
 
 
@@ -156,20 +158,18 @@ def _file_response(path: Path) -> Response:
     )
 
 
-def _principal_named(request: Request, name: str) -> Principal:
-    from industry_expert.serve.auth import ANONYMOUS
+def _principal_of_link(request: Request, kid: str) -> Principal:
+    """The key with id ``kid`` while it is usable (anonymous: while no key exists), else 401."""
+    from industry_expert.serve.auth import ANONYMOUS, key_id, principal_of, usable
 
     store = request.app.state.runtime.state
     if not store.any_keys():
-        return ANONYMOUS
-    now = time.time()
-    for record in store.list_keys():
-        if (
-            record.name == name
-            and record.revoked is None
-            and (record.expires is None or record.expires > now)
-        ):
-            return Principal(record.name, record.admin, dict(record.scopes), record.expires)
+        if kid == ANONYMOUS.id:
+            return ANONYMOUS
+    else:
+        for record in store.list_keys():
+            if key_id(record) == kid and usable(record):
+                return principal_of(record)
     raise api_error(401, "invalid_api_key", "the key that made this link is no longer valid")
 
 

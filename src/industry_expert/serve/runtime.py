@@ -15,6 +15,7 @@ from typing import Any
 
 from industry_expert.config import ServeSettings, Settings
 from industry_expert.errors import ConfigError
+from industry_expert.serve.drain import Drain
 from industry_expert.serve.errors import api_error
 from industry_expert.serve.state import State
 
@@ -32,9 +33,12 @@ class ServedKB:
     evals: Path | None = None
     train_data: Path | None = None
     settings: Settings | None = None
+    uploads: Path | None = None
+    """Where the server keeps this KB's uploaded files (their sources are shown by name)."""
     _free: queue.LifoQueue[Any] = field(default_factory=queue.LifoQueue, repr=False)
     _first: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _public: Any = field(default=None, repr=False)
 
     def _new_handle(self) -> Any:
         from industry_expert.kb import KnowledgeBase
@@ -57,6 +61,18 @@ class ServedKB:
             yield handle
         finally:
             self._free.put(handle)
+
+    def public_source(self, source: str) -> str:
+        """``source`` as the API shows it (:mod:`industry_expert.serve.sources`): no server path."""
+        if self._public is None:
+            from industry_expert.serve.sources import PublicSources
+
+            self._public = PublicSources(self.uploads, self._stored_sources)
+        return str(self._public(source))
+
+    def _stored_sources(self) -> list[str]:
+        with self.borrow() as handle:
+            return [d.source for d in handle.store.documents()]
 
     def close(self) -> None:
         while not self._free.empty():
@@ -128,9 +144,14 @@ class Expert:
 
 
 def model_name(spec: str | None) -> str:
-    """A short id for a generator spec: ``smollm2``, a GGUF's stem, an HF repo's last part."""
-    if not spec or spec == "smollm2":
+    """A short id for a generator spec: a catalogue name as it is (``qwen2.5-0.5b``), a GGUF's
+    stem, an HF repo's last part."""
+    from industry_expert.models.catalog import CATALOG
+
+    if not spec:
         return "smollm2"
+    if spec in CATALOG:
+        return spec
     kind, _, arg = spec.partition(":")
     if kind == "openai":
         return arg.partition("@")[0] or "openai"
@@ -147,8 +168,10 @@ class Runtime:
         self.settings: ServeSettings = settings.serve
         self.state = state
         s = self.settings
+        self.uploads = s.state_dir / "uploads"
         self.kbs = {
-            name: ServedKB(name, kb.path, kb.evals, kb.train_data, settings) for name, kb in s.kbs.items()
+            name: ServedKB(name, kb.path, kb.evals, kb.train_data, settings, self.uploads / name)
+            for name, kb in s.kbs.items()
         }
         spec = s.model or settings.answer.model
         base = model_name(spec)
@@ -159,7 +182,7 @@ class Runtime:
         self.experts = self._experts(base)
         threads = s.search_threads or cores()
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="search")
-        self.uploads = s.state_dir / "uploads"
+        self.drain = Drain(s.grace_s)
         self.ready = False
         self.error: str | None = None  # why loading failed (shown by /readyz)
         self.metrics: Any = None  # set by the app factory (observe.Metrics)

@@ -18,11 +18,17 @@ from industry_expert.serve.errors import APIError, api_error
 CHUNK_LIMIT_MSG = "upload is larger than serve.max_upload_mb ({mb:g} MB)"
 
 
+BIDI = dict.fromkeys([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+"""Bidirectional controls, removed from names (with U+202E, ``invoice<U+202E>gpj.md`` shows as
+"invoicedm.jpg")."""
+
+
 def clean_name(raw: bytes) -> str:
-    """The file name to store: the last path component of what the client sent. Refuses control
-    characters (NUL, newline...), non-UTF-8 bytes, hidden or empty names."""
+    """The file name to store: the last path component of what the client sent, without
+    bidirectional controls. Refuses control characters (NUL, newline...), non-UTF-8 bytes, hidden
+    or empty names."""
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8").translate(BIDI)
     except UnicodeDecodeError:
         raise api_error(400, "invalid_file_name", "file name is not valid UTF-8") from None
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
@@ -125,9 +131,12 @@ class Receiver:
         except APIError:
             self.discard()
             raise
-        except Exception as exc:  # python-multipart's parse errors
+        except Exception as exc:  # python-multipart's parse errors, a client gone mid-upload
             self.discard()
             raise api_error(400, "invalid_multipart", f"malformed multipart body: {exc}") from None
+        except BaseException:  # cancelled: nothing of it stays on disk either
+            self.discard()
+            raise
         if not self.files:
             raise api_error(400, "no_files", "no files: send them as multipart field 'files'")
         return self.files
