@@ -80,7 +80,9 @@ def configure(verbose: bool = False, path: Path | None = None) -> None:
     if verbose:
         handlers.append(_Stderr(logging.DEBUG, "%(levelname)s %(name)s: %(message)s"))
     _install(root, handlers)
-    _install(logging.getLogger("industry_expert"), [] if verbose else [_Stderr(logging.WARNING, "%(message)s")])
+    _install(
+        logging.getLogger("industry_expert"), [] if verbose else [_Stderr(logging.WARNING, "%(message)s")]
+    )
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.captureWarnings(True)
     for name in _OWN_HANDLERS:

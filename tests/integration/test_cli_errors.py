@@ -35,7 +35,13 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run(work: Path, *args: str, log: str = "expert.log") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "IE_LOG_FILE": str(work / log), "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
-        [*EXPERT, *args], cwd=work, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL
+        [*EXPERT, *args],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -45,7 +51,11 @@ CASES = [
     (("advise", "--kb", "missing"), 2, "no knowledge base here"),
     (("--config", "bad.yaml", "search", "pump", "--kb", "kb"), 2, "bad.yaml: invalid config file"),
     (("--config", "unknown.yaml", "search", "pump", "--kb", "kb"), 2, "retrieve.nope: unknown setting"),
-    (("ask", "What pressure?", "--kb", "kb", "--model", "missing.gguf"), 2, "missing.gguf: model file not found"),
+    (
+        ("ask", "What pressure?", "--kb", "kb", "--model", "missing.gguf"),
+        2,
+        "missing.gguf: model file not found",
+    ),
     (("eval", "questions.jsonl", "--kb", "kb", "--out", "eval"), 2, "questions.jsonl:1: field 'id'"),
     (("data", "check", "chat.jsonl"), 2, "chat.jsonl:1: field 'messages[0].content'"),
     (("finetune", "train", "chat.jsonl", "--out", "ft"), 2, "chat.jsonl:1: field 'messages[0].content'"),

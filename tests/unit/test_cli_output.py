@@ -18,7 +18,9 @@ EVIL = "\x1b[2J\x1b]0;pwned\x07\x1b[8m"
 def _answer(abstained: bool) -> Answer:
     hit = Hit(f"m{EVIL}.md", f"Sec{EVIL}", None, 1.0, f"text{EVIL}", "d", 1, "markdown", "T")
     cite = Citation(1, f"m{EVIL}.md", f"Sec{EVIL}", 3, f"quote{EVIL}")
-    return Answer("q", f"Answer{EVIL} [1]", [] if abstained else [cite], [hit], "", "m", {}, abstained=abstained)
+    return Answer(
+        "q", f"Answer{EVIL} [1]", [] if abstained else [cite], [hit], "", "m", {}, abstained=abstained
+    )
 
 
 def _raw_controls(text: str) -> bool:

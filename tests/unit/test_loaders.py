@@ -206,7 +206,9 @@ def test_html_keeps_every_article_and_loose_text(tmp_path: Path) -> None:
 def test_html_without_main_keeps_loose_body_text_and_survives_deep_nesting(tmp_path: Path) -> None:
     p = tmp_path / "page.html"
     deep = "<div>" * 5000 + "Deep text." + "</div>" * 5000
-    p.write_text(f"<html><body>Loose start.<section>In a section</section>{deep}</body></html>", encoding="utf-8")
+    p.write_text(
+        f"<html><body>Loose start.<section>In a section</section>{deep}</body></html>", encoding="utf-8"
+    )
     (doc,) = _load(p)
     assert [b.text for b in doc.blocks] == ["Loose start.", "In a section", "Deep text."]
 

@@ -15,7 +15,19 @@ _INLINE = {
     "a", "abbr", "b", "bdi", "bdo", "br", "cite", "code", "data", "del", "dfn", "em", "i", "img", "ins",
     "kbd", "label", "mark", "q", "s", "samp", "small", "span", "strong", "sub", "sup", "time", "u", "var", "wbr",
 }  # fmt: skip
-_BLOCK_TAGS = [*_HEADINGS, *_TEXT_TAGS, "table", "div", "section", "article", "main", "ul", "ol", "dl", "details"]
+_BLOCK_TAGS = [
+    *_HEADINGS,
+    *_TEXT_TAGS,
+    "table",
+    "div",
+    "section",
+    "article",
+    "main",
+    "ul",
+    "ol",
+    "dl",
+    "details",
+]
 
 
 def load(path: Path) -> list[Parsed]:

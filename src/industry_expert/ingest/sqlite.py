@@ -138,7 +138,9 @@ def _read(con: sqlite3.Connection, sql: str, part: str, name: str, path: Path, w
         if "not authorized" in str(exc) and what == "the --query":
             raise LoadError("a --query may only read (SELECT); it was refused: not authorized") from exc
         if "not authorized" in str(exc):
-            raise LoadError(f"{what} was refused: reading it needs more than SELECT (not authorized)") from exc
+            raise LoadError(
+                f"{what} was refused: reading it needs more than SELECT (not authorized)"
+            ) from exc
         raise LoadError(f"{what} cannot be read: {exc}") from exc
 
 
