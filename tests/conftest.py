@@ -10,7 +10,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # the CLI's log file (libraries' warnings): one per test session, not the user's
-os.environ.setdefault("IE_LOG_FILE", os.path.join(os.environ.get("TMPDIR", "/tmp"), f"ie-tests-{os.getpid()}.log"))
+os.environ.setdefault(
+    "IE_LOG_FILE", os.path.join(os.environ.get("TMPDIR", "/tmp"), f"ie-tests-{os.getpid()}.log")
+)
 
 from pathlib import Path  # noqa: E402
 
@@ -117,3 +119,19 @@ def pg_dsn(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     with pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop") as server:
         yield server.get_uri()
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny randomly initialised Qwen2ForCausalLM (hidden 64, 2 layers) with the real Qwen2.5
+    tokenizer, read from the pulled qwen2.5-0.5b GGUF (cached once: checkpoints.tokenizer_checkpoint)
+    so that llama.cpp's converter recognises it. Skipped when that model is not pulled."""
+    from industry_expert.errors import ModelNotInstalledError
+    from industry_expert.models.checkpoints import tokenizer_checkpoint
+    from industry_expert.testing.tiny import build_tiny_qwen2
+
+    try:
+        tokenizer = tokenizer_checkpoint("qwen2.5-0.5b")
+    except ModelNotInstalledError as exc:
+        pytest.skip(str(exc))
+    return build_tiny_qwen2(tmp_path_factory.mktemp("models") / "tiny-qwen2", tokenizer)

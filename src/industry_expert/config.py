@@ -243,8 +243,9 @@ class FinetuneSettings(Section):
     """Fine-tuning (``expert finetune``); saved next to every adapter."""
 
     base: str = "smollm2"
-    """Base model: ``smollm2`` (the bundled GGUF, converted once to a cached HF checkpoint) or a
-    Hugging Face id/path such as ``microsoft/Phi-3-mini-4k-instruct``."""
+    """Base model: a catalogue name (``smollm2``, ``qwen2.5-0.5b``, ``qwen2.5-1.5b``: its pulled
+    GGUF dequantized once to a cached fp32 HF checkpoint, 0.5 GB for SmolLM2 and 2.5 GB for the
+    0.5B) or a Hugging Face id/path such as ``microsoft/Phi-3-mini-4k-instruct``."""
     method: Literal["lora", "qlora", "full"] = "lora"
     """``lora``; ``qlora`` (4-bit NF4 base, bitsandbytes); ``full`` (all weights; small models)."""
     lora_r: int = Field(16, ge=1)

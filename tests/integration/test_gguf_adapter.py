@@ -43,6 +43,18 @@ def test_adapter_mismatches_are_one_line_errors(smollm2_fact_adapter: Path, tmp_
         load_generator(str(bundled_gguf()), str(smollm2_fact_adapter))  # a PEFT folder on a GGUF model
     with pytest.raises(ConfigError, match="llama.cpp"):
         load_generator(f"hf:{smollm2_fact_adapter}", str(tmp_path / "x.gguf"))
+    from industry_expert.models.checkpoints import adapter_base, check_adapter_base
+
+    exported = smollm2_fact_adapter.parent / "adapter.gguf"  # the fixture's export
+    assert adapter_base(exported) == "smollm2"
+    check_adapter_base("smollm2", exported)
+    with pytest.raises(ConfigError, match="trained on smollm2, not qwen2.5-0.5b: use --model smollm2"):
+        check_adapter_base("qwen2.5-0.5b", exported)  # llama.cpp would crash or refuse
+    from industry_expert.models.catalog import CATALOG, installed_path
+
+    if installed_path(CATALOG["qwen2.5-0.5b"]) is not None:  # pulled by the bundled-models tests
+        with pytest.raises(ConfigError, match="trained on smollm2"):  # refused before llama.cpp loads it
+            load_generator("qwen2.5-0.5b", str(exported))
     fake = tmp_path / "fake.gguf"
     fake.write_text("not a model")
     with pytest.raises(ModelError, match="not a GGUF"):

@@ -223,19 +223,24 @@ def train_cmd(
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
 @click.option("--json", "as_json", is_flag=True)
 def export_cmd(adapter: str, out: str, overwrite: bool, as_json: bool) -> None:
-    """Write a LoRA adapter as a GGUF adapter (f16, a few MB) that llama.cpp applies at run time:
-    'expert ask --adapter FILE.gguf' (on the bundled model or any GGUF of the same base)."""
-    from industry_expert.finetune.merge import export_lora_gguf
+    """Write a LoRA adapter as a GGUF adapter (f16, a few MB) that llama.cpp applies at run time
+    to the quantized GGUF of its base: 'expert ask --model BASE --adapter FILE.gguf' (BASE: the
+    catalogue name it was trained on, e.g. qwen2.5-0.5b, recorded in the file)."""
+    from industry_expert.finetune.merge import adapter_manifest, export_lora_gguf
 
     if not out.lower().endswith(".gguf"):
         raise click.BadParameter("must end in .gguf", param_hint="--out")
     check_out_binary_file(out, overwrite)
     path = export_lora_gguf(adapter, out)
     size_mb = path.stat().st_size / 1048576
+    base = adapter_manifest(adapter)["base"]
     if as_json:
-        print_json({"adapter": adapter, "gguf": str(path), "size_mb": round(size_mb, 2)})
+        print_json({"adapter": adapter, "gguf": str(path), "base": base, "size_mb": round(size_mb, 2)})
     else:
-        click.echo(f"GGUF adapter: {path} ({size_mb:.1f} MB)\nuse: expert ask --adapter {path} ...")
+        model = "" if base in ("smollm2", "default") else f"--model {base} "
+        click.echo(
+            f"GGUF adapter: {path} ({size_mb:.1f} MB, base {base})\nuse: expert ask {model}--adapter {path} ..."
+        )
 
 
 @finetune_group.command("merge")

@@ -340,6 +340,18 @@ def finetune(
     return save(run)
 
 
+def _base_gguf(base: str) -> dict[str, str] | None:
+    """A catalogue base's GGUF (file name, SHA-256): the quantized file an exported adapter runs on."""
+    from industry_expert.models.catalog import get_model
+    from industry_expert.models.checkpoints import catalogue_name
+
+    name = catalogue_name(base)
+    if not name:
+        return None
+    entry = get_model(name)
+    return {"name": name, "file": entry.filename, "sha256": entry.sha256}
+
+
 def _save_artifact(run: Run, model: Any, weights: dict[str, Any], result: FinetuneReport) -> None:
     s, out = run.s, run.out
     out.mkdir(parents=True, exist_ok=True)
@@ -365,6 +377,7 @@ def _save_artifact(run: Run, model: Any, weights: dict[str, Any], result: Finetu
             "tool_version": tool_version(),
             "base": s.base,
             "resolved_base": run.base,
+            "base_gguf": _base_gguf(s.base),
             "method": s.method,
             "chat_template": run.template,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

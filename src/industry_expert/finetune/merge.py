@@ -16,6 +16,7 @@ from industry_expert.artifacts import adapter_manifest
 from industry_expert.errors import ModelError
 from industry_expert.finetune import base as base_models
 from industry_expert.io import write_json_atomic
+from industry_expert.models.checkpoints import ADAPTER_BASE_KEY
 
 QUANT_TYPES = {"q4_k_m": 15, "q8_0": 7, "q4_0": 2}  # llama_ftype values
 
@@ -42,6 +43,7 @@ __all__ = [
     "export_lora_gguf",
     "load_merged",
     "merge",
+    "stamp_base",
 ]
 
 
@@ -119,13 +121,43 @@ def export_lora_gguf(adapter: str | Path, out: str | Path) -> Path:
     if manifest["kind"] != "peft-adapter":
         raise ModelError(f"{adapter}: a {manifest['kind']} has no LoRA to export; use 'merge --gguf'")
     out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
+    raw, tmp = out.with_name(out.name + ".raw.tmp"), out.with_name(out.name + ".tmp")
     base = base_models.resolve_base(manifest["base"])
     _convert(
-        "convert_lora_to_gguf.py", [str(adapter), "--base", base, "--outfile", str(tmp), "--outtype", "f16"]
+        "convert_lora_to_gguf.py", [str(adapter), "--base", base, "--outfile", str(raw), "--outtype", "f16"]
     )
-    tmp.replace(out)
+    try:
+        stamp_base(raw, tmp, manifest["base"])
+        tmp.replace(out)
+    finally:
+        raw.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
     return out
+
+
+def stamp_base(src: Path, dst: Path, base: str) -> None:
+    """Copy the GGUF adapter ``src`` to ``dst`` with the base it was trained on in its metadata
+    (``industry_expert.base``: the catalogue name, e.g. ``qwen2.5-0.5b``, or the HF id/path), so
+    ``ask`` can pair the adapter with its model and refuse another (models/checkpoints.py)."""
+    import gguf
+
+    reader = gguf.GGUFReader(src)
+    arch = reader.fields[gguf.Keys.General.ARCHITECTURE].contents()
+    writer = gguf.GGUFWriter(dst, arch=arch, endianess=reader.endianess)
+    for fld in reader.fields.values():
+        if fld.name == gguf.Keys.General.ARCHITECTURE or fld.name.startswith("GGUF."):
+            continue
+        sub = fld.types[-1] if fld.types[0] == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(fld.name, fld.contents(), fld.types[0], sub_type=sub)
+    writer.add_string(ADAPTER_BASE_KEY, base)
+    for t in reader.tensors:
+        writer.add_tensor_info(t.name, t.data.shape, t.data.dtype, t.data.nbytes, t.tensor_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    for t in reader.tensors:
+        writer.write_tensor_data(t.data, tensor_endianess=reader.endianess)
+    writer.close()
 
 
 def export_gguf(merged: Path, out: Path, quant: str = "q4_k_m") -> list[Path]:

@@ -41,7 +41,10 @@ class LlamaCppGenerator:
     ) -> None:
         check_gguf(path)
         if lora_path:
+            from industry_expert.models.checkpoints import check_adapter_base
+
             check_gguf(Path(lora_path))
+            check_adapter_base(path, lora_path)  # llama.cpp crashes on an adapter of another base
         from llama_cpp import Llama
 
         threads = num_threads()

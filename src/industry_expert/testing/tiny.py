@@ -1,5 +1,6 @@
 """Tiny randomly initialised models built locally (no downloads): the Phi-3 architecture with a
-word-level tokenizer that knows Phi-3's special tokens. They exercise code paths, not quality."""
+word-level tokenizer that knows Phi-3's special tokens, and the Qwen2 architecture with the real
+Qwen2.5 tokenizer (so llama.cpp's converter recognises it). They exercise code paths, not quality."""
 
 from __future__ import annotations
 
@@ -61,4 +62,49 @@ def build_tiny_phi3(
         pad_token_id=fast.pad_token_id,
     )
     Phi3ForCausalLM(config).save_pretrained(out)
+    return out
+
+
+def build_tiny_qwen2(
+    out: Path,
+    tokenizer_from: Path,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    kv_heads: int = 2,
+    init_range: float = 0.3,
+    seed: int = 0,
+) -> Path:
+    """Save a random ``Qwen2ForCausalLM`` with the real Qwen2.5 tokenizer (vocabulary 151,936, its
+    ChatML template) to ``out``. ``tokenizer_from`` is a Qwen2.5 GGUF (the pulled
+    ``qwen2.5-0.5b``: transformers rebuilds the tokenizer from its metadata) or an HF directory.
+    llama.cpp's ``convert_hf_to_gguf.py`` recognises BPE tokenizers by a hash of their
+    pre-tokenizer, so a home-made one would not convert; the network stays tiny (hidden 64: about
+    10M parameters, nearly all in the tied embedding)."""
+    import torch
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    src = Path(tokenizer_from)
+    if src.suffix == ".gguf":
+        tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+    else:
+        tok = AutoTokenizer.from_pretrained(src)
+    tok.save_pretrained(out)
+    torch.manual_seed(seed)
+    config = Qwen2Config(
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=512,
+        rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0},
+        initializer_range=init_range,
+        tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    Qwen2ForCausalLM(config).save_pretrained(out)
     return out
