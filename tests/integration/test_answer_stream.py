@@ -12,6 +12,7 @@ from industry_expert.config import AnswerSettings
 from industry_expert.generate.citations import check
 from industry_expert.generate.stream import Done, Retrieved, Sentence, stream_answer
 from industry_expert.models.generators import Generator, load_generator
+from industry_expert.models.profiles import apply_profile
 from industry_expert.testing.llama_server import llama_server
 
 pytestmark = pytest.mark.slow
@@ -58,7 +59,8 @@ def test_stream_shows_only_checked_sentences(
         c = a.citations[0]
         assert shown == f"The passage says: '{c.quote}' [{c.n}]" and c.quote in a.passages[c.n - 1].text
     elif not a.abstained:
-        checked = check(shown, [h.text for h in a.passages], FAST.support_threshold)
+        threshold = apply_profile(s, gen.id).support_threshold  # the model's profile, unless set
+        checked = check(shown, [h.text for h in a.passages], threshold, question)
         assert checked and all(x.supported for x in checked)
         assert all(e.text.rstrip(" []0123456789").endswith((".", "!", "?")) for e in sentences)
         assert {n for e in sentences for n in e.citations} == {c.n for c in a.citations}

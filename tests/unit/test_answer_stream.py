@@ -127,3 +127,16 @@ def test_extractive_candidates_and_overlap() -> None:
     # a question about something the passages never name is not answered by naming its subject
     assert coverage("What is the MTBF of the KF-340 impeller nut?", hits) == 3 / 4
     assert coverage(q, hits) == 3 / 4 and coverage(q, [_hit("The KF-340 nut.")]) == 1 / 2
+
+
+def test_a_models_profile_fills_only_the_settings_left_unset() -> None:
+    from industry_expert.config import AnswerSettings
+    from industry_expert.models.profiles import DEFAULT, PROFILES, apply_profile, profile_for
+
+    assert profile_for("gguf:Qwen2.5-Coder-1.5B-Instruct-Q4_K_M.gguf") is PROFILES["qwen2.5-1.5b"]
+    assert profile_for("gguf:SmolLM2-135M-Instruct.Q4_1.gguf+lora:a.gguf") is PROFILES["smollm2"]
+    assert profile_for("openai:gpt@http://x") is DEFAULT and profile_for("/m/phi3.gguf") is DEFAULT
+    p = PROFILES["qwen2.5-0.5b"]
+    s = apply_profile(AnswerSettings(support_threshold=0.9), "qwen2.5-0.5b")
+    assert s.support_threshold == 0.9  # the user's value wins
+    assert (s.min_relevance, s.extractive_threshold) == (p.min_relevance, p.extractive_threshold)

@@ -1,6 +1,13 @@
 from __future__ import annotations
 
-from industry_expert.generate.citations import best_quote, check, content_words, is_abstention, support
+from industry_expert.generate.citations import (
+    best_quote,
+    check,
+    content_words,
+    critical_words,
+    is_abstention,
+    support,
+)
 from industry_expert.generate.conversation import ChatSession, standalone_query
 from industry_expert.generate.prompts import format_passage, neutralize, rag_messages
 from industry_expert.types import Hit
@@ -38,6 +45,8 @@ def test_quotes_and_abstentions() -> None:
     assert is_abstention("The knowledge base does not cover this question.")
     assert is_abstention("I don't know.")
     assert not is_abstention("The interval is 3000 hours.")
+    assert is_abstention("The passages do not specify the MTBF of the FS-3.")
+    assert is_abstention("The price is not stated in the provided passages.")
 
 
 def _hit(text: str) -> Hit:
@@ -65,3 +74,47 @@ def test_follow_up_queries_become_standalone() -> None:
     chat = ChatSession()
     assert chat.query_for("Which error is E-104?") == "Which error is E-104?"
     assert "E-104" in chat.query_for("What causes it?")
+
+
+ZETA = "The Zeta pump delivers 40 l/min at 3 bar [1]. The Zeta pump weighs 12 kg."
+SERVICE = "Regrease the KF-340 bearings every 3000 operating hours. Use Kestrel Lube LX-2 grease."
+ASKED = "How often should I regrease the bearings on the mid-size pump model?"
+
+
+def test_restating_the_question_with_the_right_value_is_supported() -> None:
+    restated = "You should regrease the bearings on the mid-size pump model every 3000 operating hours."
+    assert support(restated, SERVICE, ASKED) == 1.0
+    assert support(restated, SERVICE) < 0.7  # without the question its words count against it
+    assert support(restated.replace("3000", "2000"), SERVICE, ASKED) == 0.0  # the value must match
+    s = check(restated, [ZETA, SERVICE], 0.6, ASKED)[0]
+    assert s.cited == [] and s.inferred == [2]  # uncited: attributed to the passage supporting it
+
+
+def test_names_codes_and_numbers_must_be_in_the_passage_question_or_not() -> None:
+    q = "How much does the Eta pump deliver?"
+    assert support("The Zeta pump delivers 40 l/min.", ZETA, q) == 1.0
+    assert support("The Eta pump delivers 40 l/min.", ZETA, q) == 0.0  # swapped name
+    assert support("The Eta pump delivers 40 l/min.", ZETA, "") == 0.0
+    assert support("The KP-3402-07 kit fits.", "Use kit KP-3402-08 for the KF-340.", "") == 0.0
+    assert support("The KF bearings take LX-2 grease.", SERVICE, "") > 0.6  # 'KF' is in 'KF-340'
+    assert critical_words("Use SQLite 3 with the Zeta pump [2].") == {"sqlit", "3", "zeta"}  # stemmed
+
+
+def test_citation_markers_inside_a_passage_are_not_numbers() -> None:
+    assert support("The Zeta pump delivers 1 l/min.", ZETA, "") == 0.0  # '1' only as '[1]'
+    assert support("The Zeta pump delivers 3 l/min.", ZETA, "") == 1.0
+
+
+def test_a_restated_question_does_not_turn_an_abstention_into_an_answer() -> None:
+    q = "What is the MTBF of the Zeta pump?"
+    s = check("The MTBF of the Zeta pump is not mentioned.", [ZETA], 0.6, q)[0]
+    assert not s.supported and is_abstention(s.text)
+
+
+def test_the_section_path_the_model_saw_names_what_a_passage_is_about() -> None:
+    text = "Default: 5 seconds. The server waits this long for the next request."
+    said = "By default Apache waits 5 seconds for the next request."
+    assert support(said, text) == 0.0  # 'Apache' is in no sentence of the passage
+    assert support(said, text, "", "Apache Core > KeepAliveTimeout") > 0.6
+    assert check(said, [text], 0.6, "", ["Apache Core > KeepAliveTimeout"])[0].inferred == [1]
+    assert support("Apache waits 7 seconds for the next request.", text, "", "7 Apache Core") == 0.0

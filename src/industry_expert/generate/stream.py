@@ -27,6 +27,7 @@ from industry_expert.generate.prompts import NOT_COVERED, alone_messages
 from industry_expert.kb import KnowledgeBase
 from industry_expert.models.generators import Generator, Messages, load_generator
 from industry_expert.models.loops import LoopGuard, stop_loops
+from industry_expert.models.profiles import apply_profile
 from industry_expert.retrieve.hybrid import retrieve
 from industry_expert.store.base import Filters
 from industry_expert.text import split_sentences
@@ -114,8 +115,11 @@ class SentenceSplitter:
 class Checker:
     """Checks sentences one by one against the passages; repeats and abstentions are not shown."""
 
-    def __init__(self, passages: list[str], threshold: float) -> None:
-        self.passages, self.threshold = passages, threshold
+    def __init__(
+        self, passages: list[str], threshold: float, question: str = "", headers: list[str] | None = None
+    ) -> None:
+        self.passages, self.threshold, self.question = passages, threshold, question
+        self.headers = headers
         self.kept: list[cit.CheckedSentence] = []
         self.unsupported: list[str] = []
         self.shown = ""
@@ -123,7 +127,7 @@ class Checker:
 
     def take(self, segment: str) -> list[Sentence]:
         out = []
-        for x in cit.check(segment, self.passages, self.threshold):
+        for x in cit.check(segment, self.passages, self.threshold, self.question, self.headers):
             if not x.supported and cit.is_abstention(x.text):
                 self.abstained_first = self.abstained_first or not self.kept
                 continue
@@ -192,6 +196,7 @@ def _generate(
 
 
 def _checked_sentences(
+    question: str,
     gen: Generator,
     messages: Messages,
     used: list[Hit],
@@ -200,7 +205,7 @@ def _checked_sentences(
     on_token: OnToken | None,
 ) -> Iterator[Sentence | Checker]:
     """Checked sentences as they complete; the ``Checker`` itself last (for the final answer)."""
-    checker = Checker([h.text for h in used], s.support_threshold)
+    checker = Checker([h.text for h in used], s.support_threshold, question, [h.section for h in used])
     splitter = SentenceSplitter()
     pieces = _generate(gen, messages, s, run, on_token)
     for piece in pieces:
@@ -245,7 +250,9 @@ def stream_from_passages(
     timings: dict[str, float] | None = None,
     on_token: OnToken | None = None,
 ) -> Iterator[AnswerEvent]:
-    """Answer from retrieved ``hits`` (best first): prompt, generate, check, fall back, finish."""
+    """Answer from retrieved ``hits`` (best first): prompt, generate, check, fall back, finish.
+    The model's profile (``models.profiles``) supplies the check's settings ``s`` leaves unset."""
+    s = apply_profile(s, gen.id)
     run = _Run(timings=timings if timings is not None else {})
     used, messages, prompt = prepare(gen, question, hits, s)
     run.timings["prompt_tokens"] = float(gen.count_tokens(prompt))
@@ -253,7 +260,7 @@ def stream_from_passages(
     answer = Answer(question, NOT_COVERED, [], used, prompt, gen.id, run.timings, abstained=True)
     if used and relevance >= s.min_relevance:
         checker = None
-        for item in _checked_sentences(gen, messages, used, s, run, on_token):
+        for item in _checked_sentences(question, gen, messages, used, s, run, on_token):
             if isinstance(item, Checker):
                 checker = item
             else:
