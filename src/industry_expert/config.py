@@ -355,6 +355,9 @@ class ServeSettings(Section):
     """Requests per minute per key (0: unlimited); over it: 429 with ``Retry-After``."""
     search_threads: int = Field(0, ge=0)
     """Threads for search/embedding requests (0: the number of cores); torch uses one each."""
+    search_queue_size: int = Field(32, ge=0, le=MAX_K)
+    """Search/embedding requests that may wait behind the ones running; more get 503 with
+    ``Retry-After`` (a client at the rate limit would otherwise queue more than the cores do)."""
     grace_s: float = Field(10.0, ge=0, le=MAX_SECONDS)
     """On SIGTERM: how long in-flight streams may take to finish."""
     max_tokens: int = Field(1024, ge=8)

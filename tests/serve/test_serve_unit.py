@@ -109,3 +109,37 @@ def test_model_ids_keep_catalogue_names_whole() -> None:
     assert model_name(None) == "smollm2" and model_name("smollm2") == "smollm2"
     assert model_name("/models/Phi-3-mini-4k-instruct-q4.gguf") == "Phi-3-mini-4k-instruct-q4"
     assert model_name("openai:gpt-x@http://127.0.0.1:9/v1") == "gpt-x"
+
+
+def test_search_requests_beyond_the_queue_get_503_with_retry_after() -> None:
+    """serve.search_threads + serve.search_queue_size requests run or wait; the next is refused
+    at once (before, search requests queued without bound)."""
+    import asyncio
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from industry_expert.serve.errors import APIError
+    from industry_expert.serve.runtime import Runtime
+
+    rt = SimpleNamespace(
+        search_slots=threading.BoundedSemaphore(2),  # one thread + one waiting
+        pool=ThreadPoolExecutor(max_workers=1),
+        settings=SimpleNamespace(retry_after_s=7),
+    )
+    gate = threading.Event()
+
+    async def main() -> None:
+        running = asyncio.create_task(Runtime.run_search(rt, gate.wait))  # type: ignore[arg-type]
+        waiting = asyncio.create_task(Runtime.run_search(rt, lambda: "second"))  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+        with pytest.raises(APIError) as refused:
+            await Runtime.run_search(rt, lambda: "third")  # type: ignore[arg-type]
+        assert refused.value.status == 503 and refused.value.code == "queue_full"
+        assert refused.value.headers == {"Retry-After": "7"}
+        gate.set()
+        assert await running is True and await waiting == "second"
+        assert await Runtime.run_search(rt, lambda: "after") == "after"  # type: ignore[arg-type]  # slots freed
+
+    asyncio.run(main())
+    rt.pool.shutdown()

@@ -82,7 +82,7 @@ async def search(kb: str, body: SearchRequest, request: Request, principal: Key)
             )
         return [{**h.to_dict(), "source": served.public_source(h.source)} for h in hits]
 
-    return {"object": "list", "data": await in_pool(request, run)}
+    return {"object": "list", "data": await _rt(request).run_search(run)}
 
 
 def _doc(d: Any, served: ServedKB) -> dict[str, Any]:

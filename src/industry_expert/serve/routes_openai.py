@@ -115,7 +115,7 @@ async def embeddings(body: EmbeddingRequest, request: Request, principal: Key) -
         with kb.borrow() as handle:
             return handle.embed(texts), input_tokens(handle.embedder, texts)
 
-    vectors, tokens = await asyncio.get_running_loop().run_in_executor(rt.pool, embed)
+    vectors, tokens = await rt.run_search(embed)
     return {
         "object": "list",
         "model": body.model,

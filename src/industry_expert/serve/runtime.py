@@ -3,6 +3,7 @@ embedder), the models (loaded once) and one bounded generation queue per model i
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import threading
@@ -182,6 +183,8 @@ class Runtime:
         self.experts = self._experts(base)
         threads = s.search_threads or cores()
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="search")
+        self.search_slots = threading.BoundedSemaphore(threads + s.search_queue_size)
+        """Search/embedding requests running or waiting; one more gets 503 (``admit_search``)."""
         self.drain = Drain(s.grace_s)
         self.ready = False
         self.error: str | None = None  # why loading failed (shown by /readyz)
@@ -216,6 +219,18 @@ class Runtime:
         for kb in self.kbs.values():
             kb.close()
         self.state.close()
+
+    async def run_search(self, fn: Callable[[], Any]) -> Any:
+        """``fn`` on the search pool; 503 ``queue_full`` (with ``Retry-After``) when
+        ``search_threads + search_queue_size`` requests are already running or waiting."""
+        if not self.search_slots.acquire(blocking=False):
+            raise api_error(
+                503, "queue_full", "search is busy: too many requests waiting", self.settings.retry_after_s
+            )
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, fn)
+        finally:
+            self.search_slots.release()
 
     def kb_for(self, principal: Any, name: str, need: str = "read") -> ServedKB:
         kb = self.kbs.get(name)
