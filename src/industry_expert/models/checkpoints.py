@@ -126,7 +126,7 @@ def adapter_base(adapter: Path) -> str | None:
 def check_adapter_base(model: str | Path, adapter: str | Path) -> None:
     """Refuse, in one line, a GGUF adapter made for another base than ``model`` (a catalogue name
     or a GGUF path): llama.cpp itself loads an adapter of the wrong width and then crashes the
-    process (segmentation fault, llama-cpp-python 0.3.36) at the first token. The base the export
+    process (a segmentation fault in the pinned llama-cpp-python) at the first token. The base the export
     recorded is compared by catalogue name (a catalogue file is known by its name); the
     architecture, layer count and width are compared with the model's GGUF when it is a file."""
     from industry_expert.models.catalog import CATALOG, model_path
