@@ -11,7 +11,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # the CLI's log file (libraries' warnings): one per test session, not the user's
 os.environ.setdefault(
-    "IE_LOG_FILE", os.path.join(os.environ.get("TMPDIR", "/tmp"), f"ie-tests-{os.getpid()}.log")
+    "IE_LOG_FILE", os.path.join(os.environ.get("TMPDIR", "/tmp"), "industry-expert-tests.log")
 )
 
 from pathlib import Path  # noqa: E402
