@@ -472,7 +472,9 @@ def _stream(url: str, out: list[str]) -> None:
 
 def test_sigterm_ends_streams_with_an_error_event_and_exits_0(open_server: dict[str, Any]) -> None:
     """Two long streams (one generating, one queued behind it), then SIGTERM with a 2 s grace:
-    both end with an error event (503 in the request log) and the server exits 0."""
+    a stream still running at the grace limit ends with an error event (503 in the request log),
+    never with a silent cut, and the server exits 0. (The model may end a story early, by its end
+    token or the loop guard, and finish within the grace: such a stream ends with [DONE].)"""
     server = open_server["server"]
     outs: list[list[str]] = [[], []]
     threads = [threading.Thread(target=_stream, args=(server.url, out)) for out in outs]
@@ -486,9 +488,12 @@ def test_sigterm_ends_streams_with_an_error_event_and_exits_0(open_server: dict[
     assert server.proc.wait(30) == 0, server.log.read_text()[-2000:]
     for t in threads:
         t.join(30)
-    for out in outs:
-        assert out[0] == "200" and out[-1] != "data: [DONE]", out[-3:]
+    assert all(out[0] == "200" for out in outs), [o[:1] for o in outs]
+    cut = [out for out in outs if out[-1] != "data: [DONE]"]
+    assert cut, "no stream was still running at the grace limit"
+    for out in cut:
         last = json.loads(out[-1].removeprefix("data: "))
         assert last["error"]["code"] == "shutting_down" and last["error"]["type"] == "server_error"
     log = [json.loads(x) for x in (open_server["state"] / "requests.jsonl").read_text().splitlines()]
-    assert [x["status"] for x in log if x["route"] == "/v1/chat/completions"][-2:] == [503, 503]
+    statuses = [x["status"] for x in log if x["route"] == "/v1/chat/completions"][-2:]
+    assert sorted(statuses) == sorted([503] * len(cut) + [200] * (2 - len(cut))), statuses
