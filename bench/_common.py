@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +73,39 @@ def gguf_of(adapter: Path) -> Path:
 def sample_kb() -> Path:
     """The sample company's KB under bench/out (incremental: re-running is cheap)."""
     return ingest_when_free(DATA, OUT / "kestrel-kb")
+
+
+def cached_answers(
+    cache: Path,
+    load: Callable[[], Any],
+    questions: dict[str, list[dict[str, Any]]],
+    max_tokens: int,
+    label: str,
+) -> dict[str, Any]:
+    """Every question's answer by the generator ``load()`` returns, the model alone (`expert ask`'s
+    path without a KB, greedy, ``max_tokens``), scored with the question's key facts and regex.
+    Cached per question in ``cache`` (written every 10 answers, so a run resumes); ``load`` runs
+    only when some question is not answered yet. ``questions``: set name -> its questions; the
+    keys of the result are ``<set>/<question id>``."""
+    from industry_expert.config import AnswerSettings
+    from industry_expert.evaluate.metrics import answer_correct
+    from industry_expert.generate.grounded import ask
+
+    done: dict[str, Any] = json.loads(cache.read_text()) if cache.is_file() else {}
+    todo = [(s, q) for s, qs in questions.items() for q in qs if f"{s}/{q['id']}" not in done]
+    if not todo:
+        return done
+    gen = load()
+    settings = AnswerSettings(max_tokens=max_tokens)
+    for i, (s, q) in enumerate(todo):
+        t0 = time.perf_counter()
+        a = ask(q["question"], None, gen, settings=settings)
+        done[f"{s}/{q['id']}"] = {
+            "answer": a.answer,
+            "correct": answer_correct(a.answer, q.get("key_facts", []), q["regex"]),
+            "s": round(time.perf_counter() - t0, 2),
+        }
+        if i % 10 == 9 or i == len(todo) - 1:
+            cache.write_text(json.dumps(done, indent=0))
+    print(f"answered {len(todo)} questions with {label}", flush=True)
+    return done

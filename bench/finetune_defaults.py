@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import OUT, ROOT, SAMPLE, machine, write_results
+from _common import OUT, ROOT, SAMPLE, cached_answers, machine, write_results
 
 FACTS = ROOT / "bench" / "facts"
 WORK = OUT / "finetune-defaults"
@@ -82,36 +82,18 @@ def train(name: str, variant: str) -> Path:
 
 
 def answers(model: str, adapter: Path | None, questions: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Every question's answer by one model (cached per model, resumable per question)."""
-    from industry_expert.config import AnswerSettings
-    from industry_expert.evaluate.metrics import answer_correct
-    from industry_expert.finetune.base import resolve_base
-    from industry_expert.generate.grounded import ask
-    from industry_expert.models.generators import load_generator
+    """Every question's answer by one model (cached per model, resumable per question): SmolLM2 in
+    transformers (fp32), alone or with ``adapter``."""
 
-    cache = WORK / f"answers-{model}.json"
-    done: dict[str, Any] = json.loads(cache.read_text()) if cache.is_file() else {}
-    todo = [(s, q) for s, qs in questions.items() for q in qs if f"{s}/{q['id']}" not in done]
-    if not todo:
-        return done
-    gen = (
-        load_generator(None, adapter=str(adapter))
-        if adapter
-        else load_generator(f"hf:{resolve_base('smollm2')}")
-    )
-    settings = AnswerSettings(max_tokens=MAX_TOKENS)
-    for i, (s, q) in enumerate(todo):
-        t0 = time.perf_counter()
-        a = ask(q["question"], None, gen, settings=settings)
-        done[f"{s}/{q['id']}"] = {
-            "answer": a.answer,
-            "correct": answer_correct(a.answer, q.get("key_facts", []), q["regex"]),
-            "s": round(time.perf_counter() - t0, 2),
-        }
-        if i % 10 == 9 or i == len(todo) - 1:
-            cache.write_text(json.dumps(done, indent=0))
-    print(f"answered {len(todo)} questions with {model}", flush=True)
-    return done
+    def load() -> Any:
+        from industry_expert.finetune.base import resolve_base
+        from industry_expert.models.generators import load_generator
+
+        if adapter:
+            return load_generator(None, adapter=str(adapter))
+        return load_generator(f"hf:{resolve_base('smollm2')}")
+
+    return cached_answers(WORK / f"answers-{model}.json", load, questions, MAX_TOKENS, model)
 
 
 def rate(done: dict[str, Any], qset: str, ids: list[str]) -> dict[str, Any]:

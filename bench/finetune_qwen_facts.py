@@ -16,11 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import time
 from pathlib import Path
 from typing import Any
 
-from _common import OUT, RESULTS, machine, write_results
+from _common import OUT, RESULTS, cached_answers, machine, write_results
 from finetune_defaults import FACTS, MAX_TOKENS, _cli, _jsonl, general_sets, rate
 
 BASE = "qwen2.5-0.5b"
@@ -64,33 +63,16 @@ def train(name: str, variant: str, cpu: dict[str, float]) -> Path:
 
 def answers(model: str, adapter: Path | None, questions: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Every question's answer by llama.cpp on the Q4_K_M base (+ the GGUF LoRA), cached."""
-    from industry_expert.config import AnswerSettings
-    from industry_expert.evaluate.metrics import answer_correct
-    from industry_expert.generate.grounded import ask
-    from industry_expert.models.checkpoints import check_adapter_base
-    from industry_expert.models.generators import load_generator
 
-    cache = WORK / f"answers-{model}.json"
-    done: dict[str, Any] = json.loads(cache.read_text()) if cache.is_file() else {}
-    todo = [(s, q) for s, qs in questions.items() for q in qs if f"{s}/{q['id']}" not in done]
-    if not todo:
-        return done
-    if adapter:
-        check_adapter_base(BASE, adapter)
-    gen = load_generator(BASE, str(adapter) if adapter else None)
-    settings = AnswerSettings(max_tokens=MAX_TOKENS)
-    for i, (s, q) in enumerate(todo):
-        t0 = time.perf_counter()
-        a = ask(q["question"], None, gen, settings=settings)
-        done[f"{s}/{q['id']}"] = {
-            "answer": a.answer,
-            "correct": answer_correct(a.answer, q.get("key_facts", []), q["regex"]),
-            "s": round(time.perf_counter() - t0, 2),
-        }
-        if i % 10 == 9 or i == len(todo) - 1:
-            cache.write_text(json.dumps(done, indent=0))
-    print(f"answered {len(todo)} questions with {model}", flush=True)
-    return done
+    def load() -> Any:
+        from industry_expert.models.checkpoints import check_adapter_base
+        from industry_expert.models.generators import load_generator
+
+        if adapter:
+            check_adapter_base(BASE, adapter)
+        return load_generator(BASE, str(adapter) if adapter else None)
+
+    return cached_answers(WORK / f"answers-{model}.json", load, questions, MAX_TOKENS, model)
 
 
 def run(sets: list[str], variants: list[str]) -> None:

@@ -121,3 +121,34 @@ def expert(hostile_root: Path):  # type: ignore[no-untyped-def]
         return Run(proc.returncode, proc.stdout, proc.stderr, peak)
 
     return run
+
+
+def write_doc(path: Path, subject: str, body: str = "") -> Path:
+    """A Markdown document at ``path`` with one fact about ``subject`` (serviced every 6 months),
+    then ``body``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# {subject}\n\nThe {subject} is serviced every 6 months.\n{body}", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def built_kb(hostile_root: Path, settings) -> Path:  # type: ignore[no-untyped-def]
+    """A KB of three one-fact documents, pump.md and, in the sub-folder sub/, valve.md and gauge.md
+    (one chunk each), ingested once with the suite's tiny embedder. Tests damage a copy: ``kb``."""
+    from industry_expert.ingest.pipeline import ingest
+
+    data = hostile_root / "three-docs" / "data"
+    for name in ("pump.md", "sub/valve.md", "sub/gauge.md"):
+        write_doc(data / name, Path(name).stem)
+    kb = hostile_root / "three-docs" / "kb"
+    report = ingest([str(data)], kb, settings)
+    assert report.count("ingested") == 3, report.to_dict()["errors"]
+    return kb
+
+
+@pytest.fixture()
+def kb(built_kb: Path, tmp_path: Path) -> Path:
+    """A fresh copy of ``built_kb`` for one test to damage."""
+    copy = tmp_path / "kb"
+    shutil.copytree(built_kb, copy)
+    return copy

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 GOOD = "# Zephyr pump\n\nThe Zephyr pump warranty is 24 months from delivery.\n"
@@ -31,36 +32,40 @@ def _rezip(src: Path, dst: Path, member: str, head: bytes, filler: bytes, mb: in
                 zout.writestr(info, zin.read(info.filename))
 
 
+def _office_bomb(
+    path: Path, save: Callable[[str], None], member: str, head: bytes, filler: bytes, mb: int, tail: bytes
+) -> Path:
+    """``path``: the real Office file ``save`` writes, its XML ``member`` replaced by ``head``, ``mb``
+    MB of ``filler`` and ``tail``."""
+    real = path.with_name("real-" + path.name)
+    save(str(real))
+    _rezip(real, path, member, head, filler, mb, tail)
+    real.unlink()
+    return path
+
+
 def docx_bomb(path: Path, mb: int = 400) -> Path:
     """A .docx whose document.xml expands to ``mb`` MB of small paragraphs."""
     import docx
 
-    real = path.with_name("real-" + path.name)
     d = docx.Document()
     d.add_paragraph("x")
-    d.save(str(real))
     ns = b'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
     head = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document ' + ns + b"><w:body>"
     para = b"<w:p><w:r><w:t>bomb bomb bomb</w:t></w:r></w:p>"
-    _rezip(real, path, "word/document.xml", head, para, mb, b"</w:body></w:document>")
-    real.unlink()
-    return path
+    return _office_bomb(path, d.save, "word/document.xml", head, para, mb, b"</w:body></w:document>")
 
 
 def xlsx_bomb(path: Path, mb: int = 400) -> Path:
     """A .xlsx whose first sheet expands to ``mb`` MB of rows."""
     import openpyxl
 
-    real = path.with_name("real-" + path.name)
     wb = openpyxl.Workbook()
     wb.active.append(["a", "b"])
-    wb.save(str(real))
     ns = b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
     head = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><worksheet ' + ns + b"><sheetData>"
     row = b'<row><c t="inlineStr"><is><t>bomb</t></is></c></row>'
-    _rezip(real, path, "xl/worksheets/sheet1.xml", head, row, mb, b"</sheetData></worksheet>")
-    real.unlink()
-    return path
+    return _office_bomb(path, wb.save, "xl/worksheets/sheet1.xml", head, row, mb, b"</sheetData></worksheet>")
 
 
 def deep_html(path: Path, depth: int = 20_000) -> Path:

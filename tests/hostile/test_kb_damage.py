@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from hostile.conftest import write_doc
 from industry_expert.cli.main import main
-from industry_expert.ingest.pipeline import ingest
 from industry_expert.kb import KnowledgeBase
 
 pytestmark = pytest.mark.slow  # the tiny real embedder and model-loading CLI runs
@@ -42,30 +42,6 @@ def _top(kb: Path, query: str) -> str:
     return Path(hits[0]["source"]).name if hits else ""
 
 
-def _doc(data: Path, subject: str, body: str = "") -> None:
-    data.mkdir(parents=True, exist_ok=True)
-    (data / f"{subject}.md").write_text(
-        f"# {subject}\n\nThe {subject} is serviced every 6 months.\n{body}", encoding="utf-8"
-    )
-
-
-@pytest.fixture(scope="module")
-def built(hostile_root: Path, settings) -> Path:  # type: ignore[no-untyped-def]
-    data = hostile_root / "damage" / "data"
-    for subject in ("pump", "valve", "gauge"):
-        _doc(data, subject)
-    kb = hostile_root / "damage" / "kb"
-    assert ingest([str(data)], kb, settings).count("ingested") == 3
-    return kb
-
-
-@pytest.fixture()
-def kb(built: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "kb"
-    shutil.copytree(built, copy)
-    return copy
-
-
 def test_random_bytes_in_kb_sqlite_are_one_line_for_search_ask_and_ingest(kb: Path, config: Path) -> None:
     db = kb / "kb.sqlite"
     data = bytearray(db.read_bytes())
@@ -87,7 +63,7 @@ def test_random_bytes_in_kb_sqlite_are_one_line_for_search_ask_and_ingest(kb: Pa
 
 def _more_data(kb: Path) -> Path:
     data = kb.parent / "more"
-    _doc(data, "seal")
+    write_doc(data / "seal.md", "seal")
     return data
 
 
@@ -191,13 +167,13 @@ def test_a_full_disk_is_one_line_and_the_kb_stays_searchable(
 ) -> None:
     data = tmp_path / "data"
     for subject in ("pump", "valve"):
-        _doc(data, subject)
+        write_doc(data / f"{subject}.md", subject)
     kb = small_disk / "kb"
     assert _cli("--config", str(config), "ingest", str(data), "--kb", str(kb)).exit_code == 0
     filler = small_disk / "filler"
     filler.write_bytes(b"\0" * (shutil.disk_usage(small_disk).free - 32 * 1024))  # all but 32 KB
-    _doc(
-        data,
+    write_doc(
+        data / "rotor.md",
         "rotor",
         "".join(f"\n## Part {i}\n\nThe rotor part {i} is a Kestrel seal ring.\n" for i in range(2000)),
     )

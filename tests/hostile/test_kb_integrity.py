@@ -4,7 +4,6 @@ never overwrites files the tool did not write. In-process CLI (click's runner) f
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -29,27 +28,6 @@ def _one_error(result) -> str:  # type: ignore[no-untyped-def]
 
 def _cli(*args: str, stdin: str | None = None):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(main, list(args), input=stdin)
-
-
-@pytest.fixture(scope="module")
-def built(hostile_root: Path, settings) -> Path:  # type: ignore[no-untyped-def]
-    """A KB of three documents (two in a sub-folder), built once and copied per test."""
-    data = hostile_root / "integrity" / "data"
-    for rel, subject in (("a.md", "pump"), ("sub/b.md", "valve"), ("sub/c.md", "gauge")):
-        (data / rel).parent.mkdir(parents=True, exist_ok=True)
-        (data / rel).write_text(
-            f"# {subject}\n\nThe {subject} is serviced every 6 months.\n", encoding="utf-8"
-        )
-    kb = hostile_root / "integrity" / "kb"
-    assert ingest([str(data)], kb, settings).count("ingested") == 3
-    return kb
-
-
-@pytest.fixture()
-def kb(built: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "kb"
-    shutil.copytree(built, copy)
-    return copy
 
 
 def _count(kb: Path) -> int:
@@ -103,7 +81,7 @@ def test_a_dimension_change_mid_run_writes_nothing(kb: Path) -> None:
             opened.store.upsert(doc, chunks, np.ones((1, 16), np.float32), np.ones(16, np.float32))  # type: ignore[arg-type]
     assert _count(kb) == 3
     result = _cli("search", "valve", "--kb", str(kb), "--mode", "bm25", "--json")
-    assert result.exit_code == 0 and json.loads(result.stdout)[0]["source"].endswith("b.md")
+    assert result.exit_code == 0 and json.loads(result.stdout)[0]["source"].endswith("valve.md")
 
 
 def test_kb_remove_refuses_empty_and_everything_and_asks(kb: Path) -> None:

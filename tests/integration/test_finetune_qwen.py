@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tests.integration.conftest import FACTS as ALL_FACTS
+from tests.integration.conftest import tiny_settings, write_chat
 
 from industry_expert.cli import main
 from industry_expert.errors import ConfigError, ModelNotInstalledError
@@ -20,34 +22,8 @@ from industry_expert.finetune.settings import FinetuneSettings
 from industry_expert.models.generators import generate
 
 pytestmark = pytest.mark.slow
-FACTS = [
-    ("What is the Blue Flush?", "The Blue Flush is a 25 minute rinse."),
-    ("Which tag locks out a pump?", "The Kestrel Green Tag locks out a pump."),
-]
+FACTS = ALL_FACTS[:2]
 PROMPTS = [q for q, _ in FACTS] + ["Who approves Stage Gate 2?"]
-
-
-def _chat(path: Path, rows: list[tuple[str, str]], repeat: int) -> Path:
-    lines = [
-        json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]})
-        for q, a in rows * repeat
-    ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def _tiny_settings(base: Path, method: str) -> FinetuneSettings:
-    return FinetuneSettings(
-        base=str(base),
-        method=method,
-        epochs=4,
-        batch_size=4,
-        lr=3e-2,
-        eval_fraction=0.0,
-        max_seq_len=96,
-        seed=1,
-        schedule="fixed",
-    )
 
 
 def _greedy(gen: object, prompt: str) -> str:
@@ -67,9 +43,13 @@ def test_tiny_qwen2_lora_qlora_export_and_llamacpp(tiny_qwen2: Path, tmp_path: P
     from industry_expert.models.hf import HFGenerator
     from industry_expert.models.llamacpp import LlamaCppGenerator
 
-    data = _chat(tmp_path / "train.jsonl", FACTS, 4)
+    data = write_chat(tmp_path / "train.jsonl", FACTS, 4)
     for method in ("lora", "qlora"):
-        r = finetune(data, tmp_path / method, _tiny_settings(tiny_qwen2, method))
+        r = finetune(
+            data,
+            tmp_path / method,
+            tiny_settings(tiny_qwen2, method, epochs=4, eval_fraction=0.0, max_seq_len=96),
+        )
         assert r.steps == 8 and math.isfinite(r.losses[-1]), r.losses
         assert sum(r.losses[-2:]) < 0.8 * sum(r.losses[:2]), (method, r.losses)
         cfg = json.loads((tmp_path / method / "adapter_config.json").read_text())
@@ -153,7 +133,7 @@ def _minimal_gguf() -> bytes:
 def test_the_bundled_qwen_base_trains(tmp_path: Path) -> None:
     """qwen2.5-0.5b resolves to its pulled GGUF, dequantized once (~2 GB fp32 checkpoint), and
     LoRA makes two finite optimizer steps on two short chat examples."""
-    data = _chat(tmp_path / "train.jsonl", FACTS, 1)
+    data = write_chat(tmp_path / "train.jsonl", FACTS, 1)
     s = FinetuneSettings(
         base="qwen2.5-0.5b",
         max_steps=2,
@@ -180,7 +160,7 @@ def test_a_base_not_pulled_is_one_line(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("IE_MODELS_DIR", str(tmp_path / "empty"))
     with pytest.raises(ModelNotInstalledError, match=r"not installed: run expert models pull qwen2.5-1.5b$"):
         resolve_base("qwen2.5-1.5b")
-    data = _chat(tmp_path / "train.jsonl", FACTS, 1)
+    data = write_chat(tmp_path / "train.jsonl", FACTS, 1)
     r = CliRunner().invoke(
         main, ["finetune", str(data), "--out", str(tmp_path / "a"), "--base", "qwen2.5-1.5b"]
     )

@@ -6,48 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.integration.conftest import tiny_settings
 
 from industry_expert.errors import ModelError
 from industry_expert.finetune.data import DataError, load_examples
 from industry_expert.finetune.encode import IGNORE, encode
 from industry_expert.finetune.lora import MANIFEST, finetune
-from industry_expert.finetune.settings import FinetuneSettings
 from industry_expert.models.templates import PHI3_CHAT_TEMPLATE
 
 pytestmark = pytest.mark.slow
-FACTS = [
-    ("What is the Blue Flush?", "The Blue Flush is a 25 minute rinse."),
-    ("Which tag locks out a pump?", "The Kestrel Green Tag locks out a pump."),
-    ("What is the T-check?", "The T-check is a torque verification step."),
-    ("Who approves Stage Gate 2?", "Stage Gate 2 is approved by Service Engineering."),
-]
-
-
-@pytest.fixture
-def chat_data(tmp_path: Path) -> Path:
-    path = tmp_path / "train.jsonl"
-    lines = [
-        json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]})
-        for q, a in FACTS * 3
-    ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def _settings(tiny_phi3: Path, method: str, **kw: object) -> FinetuneSettings:
-    base = dict(
-        base=str(tiny_phi3),
-        method=method,
-        epochs=6,
-        batch_size=4,
-        lr=3e-2,
-        eval_fraction=0.2,
-        max_seq_len=64,
-        seed=1,
-        schedule="fixed",  # these tests pin exact step counts
-    )
-    base.update(kw)
-    return FinetuneSettings(**base)  # type: ignore[arg-type]
 
 
 def test_answer_tokens_only_are_trained(tiny_phi3: Path, chat_data: Path) -> None:
@@ -69,7 +36,7 @@ def test_training_lowers_loss_and_saves(
     tiny_phi3: Path, chat_data: Path, tmp_path: Path, method: str
 ) -> None:
     out = tmp_path / method
-    r = finetune(chat_data, out, _settings(tiny_phi3, method))
+    r = finetune(chat_data, out, tiny_settings(tiny_phi3, method))
     assert r.steps >= 8 and r.train_examples + r.eval_examples == 12
     first, last = sum(r.losses[:2]) / 2, sum(r.losses[-2:]) / 2
     assert last < first * 0.5, r.losses
@@ -85,8 +52,8 @@ def test_training_lowers_loss_and_saves(
 
 
 def test_fixed_seed_reproduces_and_resume_continues(tiny_phi3: Path, chat_data: Path, tmp_path: Path) -> None:
-    a = finetune(chat_data, tmp_path / "a", _settings(tiny_phi3, "lora", epochs=2))
-    b = finetune(chat_data, tmp_path / "b", _settings(tiny_phi3, "lora", epochs=2))
+    a = finetune(chat_data, tmp_path / "a", tiny_settings(tiny_phi3, "lora", epochs=2))
+    b = finetune(chat_data, tmp_path / "b", tiny_settings(tiny_phi3, "lora", epochs=2))
     assert a.losses == b.losses
 
     def crash(step: int) -> None:
@@ -95,10 +62,10 @@ def test_fixed_seed_reproduces_and_resume_continues(tiny_phi3: Path, chat_data: 
 
     with pytest.raises(KeyboardInterrupt):
         finetune(
-            chat_data, tmp_path / "c", _settings(tiny_phi3, "lora", epochs=2, save_every=1), on_step=crash
+            chat_data, tmp_path / "c", tiny_settings(tiny_phi3, "lora", epochs=2, save_every=1), on_step=crash
         )
     resumed = finetune(
-        chat_data, tmp_path / "c", _settings(tiny_phi3, "lora", epochs=2, save_every=1), resume=True
+        chat_data, tmp_path / "c", tiny_settings(tiny_phi3, "lora", epochs=2, save_every=1), resume=True
     )
     assert resumed.resumed_from_step == 3 and resumed.steps == a.steps
     assert resumed.losses == pytest.approx(a.losses, rel=1e-4)
@@ -108,13 +75,13 @@ def test_bad_data_fails_before_training(tiny_phi3: Path, tmp_path: Path) -> None
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n', encoding="utf-8")
     with pytest.raises(DataError, match=r"bad.jsonl:1: a conversation must end with an assistant"):
-        finetune(bad, tmp_path / "o", _settings(tiny_phi3, "lora"))
+        finetune(bad, tmp_path / "o", tiny_settings(tiny_phi3, "lora"))
     bad.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant"', encoding="utf-8")
     with pytest.raises(DataError, match=r"bad.jsonl:1: invalid JSON"):
-        finetune(bad, tmp_path / "o", _settings(tiny_phi3, "lora"))
+        finetune(bad, tmp_path / "o", tiny_settings(tiny_phi3, "lora"))
     bad.write_text("", encoding="utf-8")
     with pytest.raises(DataError, match="empty"):
-        finetune(bad, tmp_path / "o", _settings(tiny_phi3, "lora"))
+        finetune(bad, tmp_path / "o", tiny_settings(tiny_phi3, "lora"))
     long = tmp_path / "long.jsonl"
     long.write_text(
         json.dumps(
@@ -128,9 +95,9 @@ def test_bad_data_fails_before_training(tiny_phi3: Path, tmp_path: Path) -> None
         + "\n"
     )
     with pytest.raises(DataError, match="longer than max_seq_len=64"):
-        finetune(long, tmp_path / "o", _settings(tiny_phi3, "lora"))
+        finetune(long, tmp_path / "o", tiny_settings(tiny_phi3, "lora"))
     with pytest.raises(ModelError, match="does not exist"):
-        finetune(long, tmp_path / "o", _settings(tmp_path / "no-such-model", "lora"))
+        finetune(long, tmp_path / "o", tiny_settings(tmp_path / "no-such-model", "lora"))
     assert not (tmp_path / "o").exists()
 
 
@@ -146,7 +113,7 @@ def test_merge_equals_adapter_and_ask_uses_the_adapter(
     from industry_expert.models.hf import HFGenerator
 
     adapter = tmp_path / "adapter"
-    finetune(chat_data, adapter, _settings(tiny_phi3, "lora"))
+    finetune(chat_data, adapter, tiny_settings(tiny_phi3, "lora"))
     gen = load_generator(None, adapter=str(adapter))  # default model + adapter -> its HF base
     assert isinstance(gen, HFGenerator) and gen.id.endswith("+adapter:adapter")
     report = merge(adapter, tmp_path / "merged")
@@ -172,14 +139,14 @@ def test_bf16_on_the_cpu_computes_in_bf16_and_learns_the_same(
 
     if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
         with pytest.raises(ModelError, match="AVX512-BF16"):
-            finetune(chat_data, tmp_path / "bf16", _settings(tiny_phi3, "lora", precision="bf16"))
+            finetune(chat_data, tmp_path / "bf16", tiny_settings(tiny_phi3, "lora", precision="bf16"))
         auto = finetune(
-            chat_data, tmp_path / "auto", _settings(tiny_phi3, "lora", epochs=1, precision="auto")
+            chat_data, tmp_path / "auto", tiny_settings(tiny_phi3, "lora", epochs=1, precision="auto")
         )
         assert auto.precision == "fp32"
         return
-    fp32 = finetune(chat_data, tmp_path / "fp32", _settings(tiny_phi3, "lora"))
-    bf16 = finetune(chat_data, tmp_path / "bf16", _settings(tiny_phi3, "lora", precision="bf16"))
+    fp32 = finetune(chat_data, tmp_path / "fp32", tiny_settings(tiny_phi3, "lora"))
+    bf16 = finetune(chat_data, tmp_path / "bf16", tiny_settings(tiny_phi3, "lora", precision="bf16"))
     assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
     # bf16 rounding changes every loss a little (so autocast did run) and the run learns alike
     assert bf16.losses != fp32.losses

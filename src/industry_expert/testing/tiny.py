@@ -5,6 +5,7 @@ Qwen2.5 tokenizer (so llama.cpp's converter recognises it). They exercise code p
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 PHI3_SPECIALS = [
     "<unk>",
@@ -30,7 +31,6 @@ def build_tiny_phi3(
     """Save a random ``Phi3ForCausalLM`` and its tokenizer to ``out`` (no chat template on purpose:
     the Phi-3 fallback must supply the exact one). A larger ``init_range`` lets adapters alone move
     the loss of a random network."""
-    import torch
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast
 
@@ -47,22 +47,8 @@ def build_tiny_phi3(
         pad_token="<|endoftext|>",
     )
     fast.save_pretrained(out)
-    torch.manual_seed(seed)
-    config = Phi3Config(
-        vocab_size=len(fast),
-        hidden_size=hidden,
-        intermediate_size=2 * hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
-        max_position_embeddings=512,
-        initializer_range=init_range,
-        bos_token_id=fast.bos_token_id,
-        eos_token_id=fast.eos_token_id,
-        pad_token_id=fast.pad_token_id,
-    )
-    Phi3ForCausalLM(config).save_pretrained(out)
-    return out
+    sizes = _sizes(fast, hidden, layers, heads, heads, init_range)
+    return _save_random(out, Phi3ForCausalLM, Phi3Config(**sizes), seed)
 
 
 def build_tiny_qwen2(
@@ -81,7 +67,6 @@ def build_tiny_qwen2(
     llama.cpp's ``convert_hf_to_gguf.py`` recognises BPE tokenizers by a hash of their
     pre-tokenizer, so a home-made one would not convert; the network stays tiny (hidden 64: about
     10M parameters, nearly all in the tied embedding)."""
-    import torch
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
     src = Path(tokenizer_from)
@@ -90,21 +75,37 @@ def build_tiny_qwen2(
     else:
         tok = AutoTokenizer.from_pretrained(src)
     tok.save_pretrained(out)
-    torch.manual_seed(seed)
     config = Qwen2Config(
-        vocab_size=len(tok),
-        hidden_size=hidden,
-        intermediate_size=2 * hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=kv_heads,
-        max_position_embeddings=512,
+        **_sizes(tok, hidden, layers, heads, kv_heads, init_range),
         rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0},
-        initializer_range=init_range,
         tie_word_embeddings=True,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
     )
-    Qwen2ForCausalLM(config).save_pretrained(out)
+    return _save_random(out, Qwen2ForCausalLM, config, seed)
+
+
+def _sizes(
+    tok: Any, hidden: int, layers: int, heads: int, kv_heads: int, init_range: float
+) -> dict[str, Any]:
+    """The config fields both tiny architectures share: their sizes and the tokenizer's ids."""
+    return {
+        "vocab_size": len(tok),
+        "hidden_size": hidden,
+        "intermediate_size": 2 * hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "max_position_embeddings": 512,
+        "initializer_range": init_range,
+        "bos_token_id": tok.bos_token_id,
+        "eos_token_id": tok.eos_token_id,
+        "pad_token_id": tok.pad_token_id,
+    }
+
+
+def _save_random(out: Path, model_cls: Any, config: Any, seed: int) -> Path:
+    """Initialise ``model_cls(config)`` from ``seed`` and save it to ``out``."""
+    import torch
+
+    torch.manual_seed(seed)
+    model_cls(config).save_pretrained(out)
     return out
