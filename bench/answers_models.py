@@ -562,6 +562,83 @@ sentence and s/answer: medians, retrieval included, model load excluded; tokens/
 rate."""
 
 
+SPEED = ROOT / "bench" / "results" / "answers_models_speed.json"
+
+
+def speed(models: list[str], n: int, settings: AnswerSettings) -> None:
+    """Time to the first checked sentence through the real answer path (``stream_answer``: gate,
+    check and fallback of each model's profile), on the held-out corpora's first ``n`` answerable
+    questions per corpus, 2 threads (``IE_NUM_THREADS=2``), one model loaded at a time; run it
+    on quiet cores (the load average is recorded next to the times). Results:
+    bench/results/answers_models_speed.{json,md} (``expert models list`` reads them)."""
+    import os
+
+    from industry_expert.generate.stream import stream_answer
+
+    os.environ["IE_NUM_THREADS"] = "2"
+    sets = question_sets(20)
+    kbs = {name: KnowledgeBase.open(kb_path(name)) for name in HELDOUT}
+    data = json.loads(SPEED.read_text()) if SPEED.is_file() else {"models": {}}
+    for model in models:
+        gen = load_generator(model)
+        rows, load0, c0 = [], os.getloadavg()[0], time.process_time()
+        for name in HELDOUT:
+            for q in [q for q in sets[name] if q.answerable][:n]:
+                rows.append(_timed(q, kbs[name], gen, settings, stream_answer) | {"set": name, "id": q.id})
+                print(model, name, q.id, f"first {rows[-1]['first_s']:.1f}s", flush=True)
+        data["models"][model] = {
+            "settings": settings.model_dump(exclude_unset=True),
+            "load_before": round(load0, 2),
+            "load_after": round(os.getloadavg()[0], 2),
+            "cpu_s": round(time.process_time() - c0, 1),
+            "machine": machine(),
+            "quiet_first_checked_s": statistics.median(r["first_s"] for r in rows),
+            "quiet_seconds_per_answer": statistics.median(r["total_s"] for r in rows),
+            "quiet_tokens_per_s": statistics.median(r["tokens_per_s"] for r in rows),
+            "quiet_ttft_s": statistics.median(r["ttft_s"] for r in rows),
+            "rows": rows,
+        }
+        write_results("answers_models_speed", data, speed_table(data))
+        del gen
+
+
+def _timed(q: Question, kb: KnowledgeBase, gen: Any, settings: AnswerSettings, stream: Callable) -> dict:
+    t0, first, answer = time.perf_counter(), None, None
+    for event in stream(q.question, kb, gen, settings=settings):
+        if isinstance(event, Sentence) and first is None:
+            first = time.perf_counter() - t0
+        answer = getattr(event, "answer", answer)
+    total = time.perf_counter() - t0
+    t = answer.timings if answer else {}
+    return {
+        "first_s": round(first if first is not None else total, 3),
+        "total_s": round(total, 3),
+        "tokens_per_s": round(t.get("tokens_per_s", 0.0), 1),
+        "ttft_s": round(t.get("ttft_s", 0.0), 3),
+        "prompt_tokens": t.get("prompt_tokens", 0.0),
+    }
+
+
+def speed_table(data: dict[str, Any]) -> str:
+    lines = [
+        "Time to the first checked sentence on 2 quiet cores (`python bench/answers_models.py speed "
+        "--model NAME --n 4`): the real answer path (`stream_answer` with each model's profile), "
+        "the first 4 answerable questions of each held-out corpus (git, pylib, apache: 12), "
+        "IE_NUM_THREADS=2, normal priority, one model at a time, model load excluded, retrieval "
+        "included. Medians. Settings: k=4, prompt <= 768 tokens, <= 80 answer tokens.",
+        "",
+        "| model | s to 1st checked sentence | s/answer | s to 1st token | decode tokens/s | load avg before/after | CPU s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for m, r in data["models"].items():
+        lines.append(
+            f"| {m} | {r['quiet_first_checked_s']:.1f} | {r['quiet_seconds_per_answer']:.1f} | "
+            f"{r['quiet_ttft_s']:.1f} | {r['quiet_tokens_per_s']:.0f} | {r['load_before']} / {r['load_after']} | "
+            f"{r['cpu_s']} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -571,8 +648,17 @@ def main() -> None:
     r.add_argument("--until", help="stop starting new questions at this UTC time (HH:MM)")
     rep = sub.add_parser("report")
     rep.add_argument("--per-set", type=int, default=20, help="as given to run")
+    sp = sub.add_parser("speed", help="time to the first checked sentence on quiet cores")
+    sp.add_argument("--model", action="append", choices=MODELS, required=True)
+    sp.add_argument("--n", type=int, default=4, help="answerable questions per held-out corpus")
     args = ap.parse_args()
-    if args.cmd == "run":
+    if args.cmd == "speed":
+        speed(
+            args.model,
+            args.n,
+            AnswerSettings(k=RUN.k, context_tokens=RUN.context_tokens, max_tokens=RUN.max_tokens),
+        )
+    elif args.cmd == "run":
         run(args.model, args.per_set, args.until)
     else:
         report(args.per_set)

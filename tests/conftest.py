@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("IE_NUM_THREADS", "1")
+# the suite answers with the bundled 135M model (fast); tests of another model name it
+os.environ["IE_MODEL"] = os.environ.get("IE_TEST_MODEL", "smollm2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -203,11 +203,23 @@ class AnswerSettings(Section):
     """How answers are produced and checked (``expert ask``, ``chat``, ``eval``)."""
 
     model: str | None = None
-    """Generator spec (``smollm2``, ``PATH.gguf``, ``hf:ID``, ``openai:NAME@URL``); unset:
-    ``IE_MODEL``, else the bundled SmolLM2."""
+    """Generator spec (``qwen2.5-1.5b``, ``smollm2``, ``PATH.gguf``, ``hf:ID``,
+    ``openai:NAME@URL``); unset: ``IE_MODEL``, else the default model (``expert models list``).
+
+    A catalogue model brings its measured profile (``models/profiles.py``): ``k``,
+    ``context_tokens``, ``max_tokens``, ``min_relevance``, ``support_threshold`` and the extractive
+    fallback default to its values (k=4, 768 prompt tokens, 80 answer tokens...) unless set here,
+    by a flag or in a config file; ``expert ask --json`` shows the values used."""
     max_question_chars: int = Field(4000, ge=16)
     """Longer questions are refused ("question too long") instead of being cut or answered
     "not covered" (a question this long is usually a pasted document)."""
+    max_question_tokens: int = Field(1024, ge=16)
+    """Longer questions, counted with the generator's own tokenizer once it is loaded, are
+    refused too ("question too long"), and so is any question over half the prompt budget (the
+    model's window less ``max_tokens``, or ``context_tokens``): the passages need the rest.
+    Characters alone let a CJK question of 4,000 characters (~7,700 SmolLM2 tokens, more than
+    the whole 4,096-token window) through; 1,024 is a quarter of that window and about what
+    4,000 characters of English take (1,070-1,210 tokens)."""
     k: int = Field(5, ge=1, le=MAX_K)
     """Passages retrieved (fewer are used when the context budget is smaller)."""
     max_tokens: int = Field(160, ge=8)

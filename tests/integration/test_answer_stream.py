@@ -68,6 +68,16 @@ def test_stream_shows_only_checked_sentences(
         assert len(sentences) == 1 and not a.citations
 
 
+def test_the_models_profile_sets_how_many_passages_are_retrieved(gen: Generator, sample_kb: Path) -> None:
+    """No k given: the catalogue model's profile (k=4) holds for retrieval too, not only the check;
+    a k the user gives wins."""
+    room = {"max_tokens": 8, "context_tokens": 4000}  # every retrieved passage fits the prompt
+    first = next(iter(stream_answer(WARRANTY, sample_kb, gen, settings=AnswerSettings(**room))))
+    assert isinstance(first, Retrieved) and len(first.passages) == 4
+    first = next(iter(stream_answer(WARRANTY, sample_kb, gen, settings=AnswerSettings(k=6, **room))))
+    assert isinstance(first, Retrieved) and len(first.passages) == 6
+
+
 def test_generation_stops_when_the_model_loops(gen: Generator) -> None:
     """llama.cpp: the counting loop is cut long before max_tokens; the looping line is not shown."""
     a = list(stream_answer(LOOPING, None, gen, settings=AnswerSettings(max_tokens=300)))[-1].answer

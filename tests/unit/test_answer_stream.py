@@ -140,3 +140,9 @@ def test_a_models_profile_fills_only_the_settings_left_unset() -> None:
     s = apply_profile(AnswerSettings(support_threshold=0.9), "qwen2.5-0.5b")
     assert s.support_threshold == 0.9  # the user's value wins
     assert (s.min_relevance, s.extractive_threshold) == (p.min_relevance, p.extractive_threshold)
+    assert (s.k, s.context_tokens, s.max_tokens) == (4, 768, 80)  # the prompt size it was measured with
+    assert apply_profile(s, "qwen2.5-0.5b") == s  # applied once: the filled values count as set
+    assert apply_profile(AnswerSettings(k=7, context_tokens=None), "smollm2").model_dump(
+        include={"k", "context_tokens"}
+    ) == {"k": 7, "context_tokens": None}  # an explicit None (no cap) is the user's too
+    assert apply_profile(AnswerSettings(), "openai:gpt@http://x") == AnswerSettings()

@@ -14,9 +14,12 @@ from industry_expert.config import Settings
 ANSWER_FLAGS = ["k", "max_tokens", "sentences", "temperature", "min_relevance", "context_tokens"]
 
 
-def effective(s: Settings) -> dict[str, object]:
-    """The settings an answer depends on, as recorded in ``ask --json`` and eval reports."""
-    return {"retrieve": s.retrieve.to_dict(), "answer": s.answer.to_dict()}
+def effective(s: Settings, model_id: str) -> dict[str, object]:
+    """The settings an answer depends on, as recorded in ``ask --json``: the model's profile
+    (``models/profiles.py``) filled in where the user left a value unset."""
+    from industry_expert.models.profiles import apply_profile
+
+    return {"retrieve": s.retrieve.to_dict(), "answer": apply_profile(s.answer, model_id).to_dict()}
 
 
 model_options = [
@@ -71,7 +74,7 @@ def ask_cmd(
         args = (question, kb, gen, None, s.answer, parse_filters(filters))
         if as_json:
             answer = ask(*args, retrieval=s.retrieve)
-            print_json({**answer.to_dict(), "settings": effective(s)})
+            print_json({**answer.to_dict(), "settings": effective(s, gen.id)})
             return
         show_stream(stream_answer(*args, retrieval=s.retrieve))  # only checked sentences reach the screen
     finally:

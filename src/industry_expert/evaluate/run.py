@@ -20,6 +20,7 @@ from industry_expert.generate.citations import is_abstention
 from industry_expert.generate.grounded import ask
 from industry_expert.io import no_nan, write_json_atomic
 from industry_expert.kb import KnowledgeBase
+from industry_expert.models.profiles import apply_profile
 from industry_expert.retrieve.hybrid import retrieve
 from industry_expert.types import Answer
 
@@ -271,7 +272,10 @@ def evaluate(
         stats["comparisons"],
         gens["base"].id,
         adapter,
-        {"retrieve": s.retrieve.to_dict(), "answer": {**s.answer.to_dict(), "model": model}},
+        {
+            "retrieve": s.retrieve.to_dict(),
+            "answer": {**apply_profile(s.answer, gens["base"].id).to_dict(), "model": model},
+        },
         len(scored),
     )
     (out / "per_question.jsonl").write_text(

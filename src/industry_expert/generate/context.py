@@ -53,13 +53,17 @@ def relevance_of(kb: KnowledgeBase, query_vector: np.ndarray, hits: list[Hit]) -
     return float(np.max(kb.store.vectors([h.chunk_id for h in hits]) @ query_vector))
 
 
+def prompt_budget(gen: Generator, s: AnswerSettings) -> int:
+    """Tokens the prompt may take: the model's window less the answer (and a margin), capped by
+    ``context_tokens``."""
+    budget = gen.context_window - s.max_tokens - 16
+    return min(budget, s.context_tokens) if s.context_tokens else budget
+
+
 def prepare(
     gen: Generator, question: str, hits: list[Hit], s: AnswerSettings
 ) -> tuple[list[Hit], list[dict[str, str]], str]:
     """The passages that fit the context budget, the messages and the exact prompt."""
-    budget = gen.context_window - s.max_tokens - 16
-    if s.context_tokens:
-        budget = min(budget, s.context_tokens)
-    shown, passages = fit_hits(gen, question, hits, budget)
+    shown, passages = fit_hits(gen, question, hits, prompt_budget(gen, s))
     messages = rag_messages(question, passages, s.sentences)
     return shown, messages, gen.render(messages)

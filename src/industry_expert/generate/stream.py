@@ -21,7 +21,7 @@ import numpy as np
 from industry_expert.config import AnswerSettings, RetrieveSettings
 from industry_expert.errors import ExpertError
 from industry_expert.generate import citations as cit
-from industry_expert.generate.context import OnToken, prepare, relevance_of
+from industry_expert.generate.context import OnToken, prepare, prompt_budget, relevance_of
 from industry_expert.generate.extractive import Extract, best_extract, extractive_text
 from industry_expert.generate.prompts import NOT_COVERED, alone_messages
 from industry_expert.kb import KnowledgeBase
@@ -318,6 +318,28 @@ def _alone(
     yield Done(answer)
 
 
+class QuestionTooLong(ExpertError):
+    """The question is over ``answer.max_question_chars`` or its token limit (a client error)."""
+
+
+def question_token_limit(gen: Generator, s: AnswerSettings) -> tuple[int, str]:
+    """The most tokens a question may take, and the settings that set it: ``max_question_tokens``,
+    or half the prompt budget (as ``context.prepare`` computes it) when that is less."""
+    budget = prompt_budget(gen, s)
+    if budget // 2 >= s.max_question_tokens:
+        return s.max_question_tokens, "setting answer.max_question_tokens"
+    return max(budget // 2, 1), "half the prompt budget: settings answer.context_tokens, answer.max_tokens"
+
+
+def check_question_tokens(question: str, gen: Generator, s: AnswerSettings) -> None:
+    """Refuse a question longer, in the generator's own tokens, than ``question_token_limit``:
+    it would crowd the passages out of the prompt and be answered "not covered"."""
+    limit, why = question_token_limit(gen, s)
+    n = gen.count_tokens(question)
+    if n > limit:
+        raise QuestionTooLong(f"question too long ({n:,} tokens; at most {limit:,}, {why})")
+
+
 def stream_answer(
     question: str,
     kb: str | os.PathLike[str] | KnowledgeBase | None = None,
@@ -334,13 +356,15 @@ def stream_answer(
     ``on_token`` sees the model's raw text as it comes (unchecked: for logs and tests)."""
     s = settings or AnswerSettings()
     if len(question) > s.max_question_chars:
-        raise ExpertError(
+        raise QuestionTooLong(
             f"question too long ({len(question):,} characters; at most {s.max_question_chars:,}, "
             "setting answer.max_question_chars)"
         )
     t0 = time.perf_counter()
     gen = load_generator(model or s.model, adapter) if model is None or isinstance(model, str) else model
+    s = apply_profile(s, gen.id)  # before retrieval: the profile may set k
     timings: dict[str, float] = {"load_s": time.perf_counter() - t0}
+    check_question_tokens(question, gen, s)
     if kb is None:
         events = _alone(question, gen, s, timings, on_token)
     else:

@@ -100,21 +100,30 @@ _AUTO_CLOSED = {"p", "li", "dt", "dd", "tr", "td", "th", "option", "thead", "tbo
 
 
 def check_markup_depth(text: str, limit: int) -> None:
-    """Refuse HTML/XML whose elements nest deeper than ``limit``. Void elements and elements HTML
-    closes implicitly (p, li, td ...) are not counted: sloppy but valid pages stay well under."""
+    """Refuse HTML/XML whose elements nest deeper than ``limit``, counted as the parser nests them:
+    a close tag closes the innermost open element of its name and every element opened inside
+    it; a close tag of no open element (a stray ``</x>``) closes nothing (it once counted as a
+    close, and a page of ``<span>..</x>`` passed while the parser nested 27,000 levels). Void
+    elements and elements HTML closes implicitly (p, li, td ...) are not counted: sloppy but valid
+    pages stay well under (the loader is linear in their nesting)."""
     if text.count("<") <= limit:
         return
-    stack = 0
+    stack: list[str] = []
+    open_by_name: dict[str, int] = {}
     for m in _TAG.finditer(text):
         closing, name, selfclose = m.group(1), (m.group(2) or "").lower(), m.group(3)
         if not name or selfclose or name in _VOID or name in _AUTO_CLOSED:
             continue
         if closing:
-            stack = max(stack - 1, 0)
+            if open_by_name.get(name):
+                while (top := stack.pop()) != name:
+                    open_by_name[top] -= 1
+                open_by_name[name] -= 1
             continue
-        stack += 1
-        if stack > limit:
-            raise _too_deep("markup", stack, limit, text.count("\n", 0, m.start()) + 1)
+        stack.append(name)
+        open_by_name[name] = open_by_name.get(name, 0) + 1
+        if len(stack) > limit:
+            raise _too_deep("markup", len(stack), limit, text.count("\n", 0, m.start()) + 1)
 
 
 def precheck(path: Path, fmt: str, limits: Limits) -> None:

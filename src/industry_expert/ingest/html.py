@@ -67,13 +67,14 @@ def _blocks(root) -> list[Block]:  # type: ignore[no-untyped-def]
 
     out: list[Block] = []
     loose: list[str] = []
+    holds = _holding_blocks(root)
     stack = [iter(root.children)]
     while stack:
         node = next(stack[-1], None)
         if node is None:
             stack.pop()
             _flush(loose, out)
-        elif isinstance(node, Tag) and (node.name not in _INLINE or node.find(_BLOCK_TAGS)):
+        elif isinstance(node, Tag) and (node.name not in _INLINE or id(node) in holds):
             _flush(loose, out)
             if node.name in _HEADINGS or node.name in _TEXT_TAGS or node.name == "table":
                 out.extend(_taken_whole(node))
@@ -84,6 +85,19 @@ def _blocks(root) -> list[Block]:  # type: ignore[no-untyped-def]
         elif type(node) is NavigableString:  # not comments, doctypes or CDATA
             loose.append(str(node))
     return out
+
+
+def _holding_blocks(root) -> set[int]:  # type: ignore[no-untyped-def]
+    """The ids of the elements that hold a block element, found in one pass (asking each inline
+    element with ``find`` costs time quadratic in its nesting: stray close tags let a 300 KB page
+    nest thousands of spans)."""
+    marked: set[int] = set()
+    for el in root.find_all(_BLOCK_TAGS):
+        parent = el.parent
+        while parent is not None and id(parent) not in marked:  # its ancestors are marked too
+            marked.add(id(parent))
+            parent = parent.parent
+    return marked
 
 
 def _flush(loose: list[str], out: list[Block]) -> None:

@@ -23,6 +23,8 @@ from industry_expert.errors import ConfigError, ModelNotInstalledError
 RESULTS = Path(__file__).resolve().parents[3] / "bench" / "results" / "answers_models.json"
 """Measured accuracy and speed per model (``bench/answers_models.py``), read when present (a
 source checkout); an installed wheel has none and shows "not measured"."""
+SPEED = "answers_models_speed.json"
+"""Beside ``RESULTS``: times on 2 quiet cores (``bench/answers_models.py speed``)."""
 
 REPUBLISHED = "republished on PyPI by an anonymous uploader, pinned by version and hash"
 
@@ -177,7 +179,10 @@ def measured(name: str, results: Path = RESULTS) -> dict[str, Any] | None:
         return None
     rows = data.get("models", data) if isinstance(data, dict) else {}
     row = rows.get(name) if isinstance(rows, dict) else None
-    return row if isinstance(row, dict) else None
+    if not isinstance(row, dict):
+        return None
+    quiet = measured(name, results.with_name(SPEED)) if results.name != SPEED else None
+    return {**row, **{k: v for k, v in (quiet or {}).items() if k.startswith("quiet_")}}
 
 
 @dataclass

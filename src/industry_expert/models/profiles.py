@@ -1,7 +1,8 @@
 """Per-model answer profiles: the settings of the answer check that depend on how a model writes.
 
-A profile holds the support threshold of the citation check, the gate (``min_relevance``) and the
-extractive fallback (on/off, threshold) for one bundled model. Each was chosen on the design
+A profile holds the support threshold of the citation check, the gate (``min_relevance``), the
+extractive fallback (on/off, threshold) and the prompt size the model was measured with (passages
+``k``, ``context_tokens``, answer ``max_tokens``) for one bundled model. Each was chosen on the design
 corpora (the sample company and sqlite) and reported on held-out corpora by
 ``bench/answers_models.py`` (results: ``bench/results/answers_models.md``). A value the user sets
 (config file, flag, ``AnswerSettings(...)``) always wins; a model outside the catalogue (a GGUF
@@ -24,9 +25,26 @@ class AnswerProfile:
     min_relevance: float = 0.25
     extractive_fallback: bool = True
     extractive_threshold: float = 0.59
+    k: int = 5
+    context_tokens: int | None = None
+    max_tokens: int = 160
 
 
-TUNED = ("support_threshold", "min_relevance", "extractive_fallback", "extractive_threshold")
+K, CONTEXT, ANSWER = 4, 768, 80
+"""The prompt size every catalogue model was measured with (bench/answers_models.py ``RUN``): its
+accuracy and its time to the first checked sentence hold for these values, so they are its
+defaults (qwen2.5-1.5b: 9.5 s median to the first checked sentence on 2 quiet cores,
+``bench/answers_models.py speed``)."""
+
+TUNED = (
+    "support_threshold",
+    "min_relevance",
+    "extractive_fallback",
+    "extractive_threshold",
+    "k",
+    "context_tokens",
+    "max_tokens",
+)
 """The ``AnswerSettings`` fields a profile supplies when the user has not set them."""
 
 DEFAULT = AnswerProfile("default")
@@ -34,9 +52,23 @@ DEFAULT = AnswerProfile("default")
 PROFILES: dict[str, AnswerProfile] = {
     p.name: p
     for p in (
-        AnswerProfile("smollm2", support_threshold=0.7),
-        AnswerProfile("qwen2.5-0.5b", support_threshold=0.5, extractive_threshold=0.5),
-        AnswerProfile("qwen2.5-1.5b", support_threshold=0.5, min_relevance=0.35),
+        AnswerProfile("smollm2", support_threshold=0.7, k=K, context_tokens=CONTEXT, max_tokens=ANSWER),
+        AnswerProfile(
+            "qwen2.5-0.5b",
+            support_threshold=0.5,
+            extractive_threshold=0.5,
+            k=K,
+            context_tokens=CONTEXT,
+            max_tokens=ANSWER,
+        ),
+        AnswerProfile(
+            "qwen2.5-1.5b",
+            support_threshold=0.5,
+            min_relevance=0.35,
+            k=K,
+            context_tokens=CONTEXT,
+            max_tokens=ANSWER,
+        ),
     )
 }
 """Keyed by catalogue name (``models/catalog.py``); chosen by ``bench/answers_models.py`` on

@@ -110,7 +110,11 @@ class Generation:
         self.question, self.query = question_and_query(req.messages)
         cap = rt.settings.max_tokens
         wanted = req.max_completion_tokens or req.max_tokens
-        update: dict[str, Any] = {"max_tokens": min(wanted or rt.full.answer.max_tokens, cap)}
+        base = rt.full.answer
+        update: dict[str, Any] = {}
+        if wanted or "max_tokens" in base.model_fields_set or base.max_tokens > cap:
+            # unset and under the cap: the model's profile (models/profiles.py) supplies it
+            update["max_tokens"] = min(wanted or base.max_tokens, cap)
         if req.temperature is not None:
             update["temperature"] = req.temperature
         self.settings = rt.full.answer.model_copy(update=update)
@@ -142,6 +146,8 @@ class Generation:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
     def _run(self, gen: Any) -> None:
+        from industry_expert.generate.stream import QuestionTooLong
+
         def on_token(_: str) -> None:
             if self.cancel.is_set():
                 raise Cancelled
@@ -155,6 +161,8 @@ class Generation:
         except Cancelled:
             self.rt.metrics.cancelled.labels(model=self.expert.worker.name).inc()
             self._put(Cancelled())
+        except QuestionTooLong as exc:  # over the token limit, known once the model has counted
+            self._put(api_error(400, "question_too_long", str(exc)))
         except ExpertError as exc:  # the request's fault (400), or a model out of reach (502)
             status, code = expert_status(exc)
             self._put(api_error(status, code, str(exc)))

@@ -150,7 +150,9 @@ def model_name(spec: str | None) -> str:
     from industry_expert.models.catalog import CATALOG
 
     if not spec:
-        return "smollm2"
+        from industry_expert.models.generators import DEFAULT_MODEL
+
+        spec = os.environ.get("IE_MODEL") or DEFAULT_MODEL
     if spec in CATALOG:
         return spec
     kind, _, arg = spec.partition(":")
