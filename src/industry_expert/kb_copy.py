@@ -3,13 +3,18 @@
 Vectors are copied, never re-embedded; documents keep their ids, summaries, metadata and ingest
 history; the copy is verified (documents, chunks per document, a checksum of every vector) before
 the new manifest is written, so a failed or interrupted copy leaves no KB behind at ``DST`` (run it
-again: documents are upserted by id, so a second run finishes the first one's work).
+again: documents are upserted by id, so a second run finishes the first one's work). The
+reranker's token vectors kept at ingest (``tokens.sqlite``, beside any store) are copied too, as a
+consistent snapshot limited to the copied documents, so the copy's search reranks from them
+instead of encoding passages at query time; a source without them gives a copy without them.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,8 @@ from industry_expert.io import write_json_atomic
 from industry_expert.kb import MANIFEST, KnowledgeBase
 from industry_expert.store import registry
 from industry_expert.store.base import Store
+from industry_expert.store.sqlite_integrity import connect_ro
+from industry_expert.store.token_vectors import TOKENS_DB, TokenVectorStore
 from industry_expert.types import Chunk, DocumentRecord
 
 BATCH = 4096
@@ -38,6 +45,8 @@ class CopyReport:
     runs: int
     seconds: float
     verified: bool
+    token_vectors: int = 0
+    """Rows of kept token vectors copied (0: the source keeps none)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +76,7 @@ def copy_kb(
                 target.log_run(run["started"], run["report"], finished=run["finished"])
             target.sync()
             _verify(source.store, target, counts)
+            tokens = copy_token_vectors(source.path, dst, set(counts))
             recorded = getattr(target, "recorded_options", lambda: options)()
             manifest = {**source.manifest, "store": registry.recordable(backend, recorded)}
             manifest["copied_from"] = {"kb": str(src), "store": source.manifest.get("store"), "at": _now()}
@@ -76,7 +86,7 @@ def copy_kb(
             target.close()
     return CopyReport(
         str(src), str(dst), src_store, backend, len(counts), sum(c for c, _ in counts.values()),
-        len(runs), round(time.perf_counter() - t0, 2), True,
+        len(runs), round(time.perf_counter() - t0, 2), True, tokens,
     )  # fmt: skip
 
 
@@ -139,6 +149,27 @@ def _verify(source: Store, target: Store, counts: dict[str, tuple[int, float]]) 
         total = float(np.abs(target.vectors(cids)).sum()) if cids else 0.0
         if len(cids) != n or not np.isclose(total, checksum, rtol=1e-5):
             raise KBError(f"copy verification failed for document {doc_id}: {len(cids)} of {n} chunks")
+
+
+def copy_token_vectors(src: Path, dst: Path, documents: set[str]) -> int:
+    """Copy ``src/tokens.sqlite`` to ``dst`` with SQLite's online backup (a consistent snapshot even
+    while an ingest writes to it), keeping only the rows of ``documents``; returns the rows kept.
+    No file at ``src``: none at ``dst`` (a file left by an interrupted earlier copy is removed)."""
+    for old in dst.glob(TOKENS_DB + "*"):
+        old.unlink()
+    if not (src / TOKENS_DB).is_file():
+        return 0
+    part = dst / f"{TOKENS_DB}.part"
+    part.unlink(missing_ok=True)
+    with closing(connect_ro(src / TOKENS_DB)) as a, closing(sqlite3.connect(part)) as b:
+        a.backup(b)
+    os.replace(part, dst / TOKENS_DB)
+    store = TokenVectorStore(dst)
+    try:
+        store.prune(documents)
+        return int(store.stats()["rows"])
+    finally:
+        store.close()
 
 
 def _now() -> str:

@@ -1,6 +1,7 @@
 """KBs on PostgreSQL end to end: created by `expert ingest --store URL` (recorded in the manifest
 without the password), searched by later commands without the URL, and copied between stores both
-ways by `expert kb copy` with the vectors carried over (not re-embedded) and retrieval unchanged."""
+ways by `expert kb copy` with the vectors carried over (not re-embedded), the rerank's kept token
+vectors with them, and retrieval unchanged."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from industry_expert.cli.main import main
 from industry_expert.kb import KnowledgeBase
 from industry_expert.retrieve.hybrid import retrieve
+from industry_expert.retrieve.rerank import passage_tokens
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 QUESTIONS = [
@@ -81,6 +83,11 @@ def test_copy_both_ways_keeps_vectors_history_and_results(
             want = [(h.doc_id, h.text) for h in retrieve(a, q, k=5, query_vector=vec)]
             assert [(h.doc_id, h.text) for h in retrieve(b, q, k=5, query_vector=vec)] == want
             assert [(h.doc_id, h.text) for h in retrieve(c, q, k=5, query_vector=vec)] == want
+        rows = a.token_store.stats()["rows"]  # the rerank's token vectors travel with the KB
+        assert rows > 0 and b.token_store.stats()["rows"] == c.token_store.stats()["rows"] == rows
+        assert back["token_vectors"] == rows
+        for kb in (b, c):
+            assert passage_tokens(kb, kb.store.chunk_ids()[:200])[1] == 0  # none encoded at query time
         b.store.drop()  # type: ignore[attr-defined]
     result = CliRunner().invoke(main, ["kb", "copy", str(sample_kb), str(tmp_path / "back")])
     assert result.exit_code != 0 and "already exists" in result.output

@@ -2,7 +2,8 @@
 ``ingest`` on the job's stored files. Progress is written after every file; a cancel stops between
 files (what is committed stays). After a restart or ``kill -9``, a job left ``running`` is queued
 again (ingest is idempotent: committed documents come back as unchanged) or, after
-``MAX_ATTEMPTS`` starts, reported ``interrupted``."""
+``MAX_ATTEMPTS`` starts, reported ``interrupted``; only when its owner is really gone, and only
+by the first thread or process to settle it (``State.settle_orphan``), so no job runs twice."""
 
 from __future__ import annotations
 
@@ -56,12 +57,15 @@ class Jobs:
                 continue
             if job.kb not in self._wake or job.attempts >= MAX_ATTEMPTS:
                 why = "its KB is no longer served" if job.kb not in self._wake else f"{job.attempts} starts"
-                self._finish(job, "interrupted", f"the server stopped during this job ({why})")
-                out["interrupted"].append(job.id)
+                job.state, job.finished = "interrupted", time.time()
+                job.error = f"the server stopped during this job ({why})"
+                if self.rt.state.settle_orphan(job):
+                    self._remove_files(job)
+                    out["interrupted"].append(job.id)
             else:
                 job.state = "queued"
-                self.rt.state.save_job(job)
-                out["resumed"].append(job.id)
+                if self.rt.state.settle_orphan(job):  # not when another thread or worker was first
+                    out["resumed"].append(job.id)
         return out
 
     def _orphaned(self, job: JobRecord) -> bool:
@@ -180,6 +184,9 @@ class Jobs:
                 if f["status"] in OPEN_FILE_STATES:
                     f["status"], f["reason"] = state, f.get("reason") or error
         self.rt.state.save_job(job)
+        self._remove_files(job)
+
+    def _remove_files(self, job: JobRecord) -> None:
         try:
             self._remove_uncommitted(job)
         except Exception:  # noqa: BLE001 - the job's record is written; a stray file is no failure

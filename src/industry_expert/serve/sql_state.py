@@ -162,6 +162,21 @@ class SqlState:
             self._write_job(tx, job)
         return job
 
+    def settle_orphan(self, job: JobRecord) -> bool:
+        """Write ``job`` (re-queued or interrupted by a recovery) only while its row is still
+        running for the same owner, start and heartbeat as ``job`` carries; checked and written
+        under the KB's claim lock. False, and nothing written, when another thread or process
+        settled it first (and may have claimed it again since): a stale read never re-queues a
+        job that is running elsewhere."""
+        with self._tx() as tx:
+            self._serialize(tx, "ie_jobs:" + job.kb)
+            row = self._run(tx, "SELECT record, cancel FROM {jobs} WHERE id=?" + self.FOR_UPDATE, (job.id,))
+            now = next(self._jobs(row.fetchall()), None)
+            if now is None or not _same_run(now, job):
+                return False
+            self._write_job(tx, job)
+        return True
+
     def request_cancel(self, job_id: str) -> None:
         with self._tx() as tx:
             self._run(tx, "UPDATE {jobs} SET cancel=? WHERE id=?", (True, job_id))
@@ -199,3 +214,12 @@ class SqlState:
     def close(self) -> None:
         with self._lock:
             self.con.close()
+
+
+def _same_run(stored: JobRecord, read: JobRecord) -> bool:
+    """``stored`` is still the running job ``read`` was read as (same owner, start, heartbeat)."""
+    return stored.state == "running" and (stored.owner, stored.attempts, stored.heartbeat) == (
+        read.owner,
+        read.attempts,
+        read.heartbeat,
+    )

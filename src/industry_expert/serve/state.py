@@ -90,6 +90,11 @@ class JobStore(Protocol):
         None when none is queued or one of ``kb`` is already running (one writer per KB, also
         across server processes)."""
 
+    def settle_orphan(self, job: JobRecord) -> bool:
+        """Atomically write ``job`` (its new state set by a recovery) only if its stored row is
+        still ``running`` with the owner, attempts and heartbeat ``job`` was read with; whether it
+        was written."""
+
     def request_cancel(self, job_id: str) -> None: ...
 
     def cancel_requested(self, job_id: str) -> bool: ...
