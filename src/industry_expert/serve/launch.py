@@ -134,8 +134,11 @@ def run(settings: Settings) -> None:
     if s.workers == 1:
         app = create_app(settings, state)
         _quiet_sigterm()
-        uvicorn.run(app, **common)
-        return
+        try:
+            uvicorn.run(app, **common)
+        except SystemExit as exc:
+            _exit_now(exc.code if isinstance(exc.code, int) else 0)
+        _exit_now(0)
     state.close()
     path = s.state_dir / "effective-settings.json"
     path.parent.mkdir(parents=True, exist_ok=True)  # with a PostgreSQL state nothing else creates it
@@ -143,6 +146,20 @@ def run(settings: Settings) -> None:
     os.environ[SETTINGS_ENV] = str(path.resolve())
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(s.state_dir))  # read by observe.Metrics
     uvicorn.run("industry_expert.serve.launch:app_from_env", factory=True, workers=s.workers, **common)
+
+
+def _exit_now(code: int) -> None:
+    """End the process once uvicorn has stopped (the app's shutdown has closed the state and the
+    KBs): a generation still reading its prompt in llama.cpp stops only at its next token, and
+    the interpreter would wait for that thread at exit (measured: more than 45 s for a 1.5B
+    model's prompt on a busy machine, after a 10 s grace period)."""
+    import logging
+    import sys
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _quiet_sigterm() -> None:
