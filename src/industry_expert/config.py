@@ -433,8 +433,10 @@ class Settings(Section):
         return cls.from_dict(read_config_file(Path(path)), str(path))
 
     def merged(self, overrides: dict[str, Any], source: str = "command line") -> Settings:
-        """A new validated tree with ``overrides`` (nested dicts; None values ignored) on top."""
-        data = self.model_dump()
+        """A new validated tree with ``overrides`` (nested dicts; None values ignored) on top.
+        Only values someone set stay set: an unset answer setting is still the model's profile's
+        to fill (``models/profiles.py``)."""
+        data = self.model_dump(exclude_unset=True)
         for key, value in overrides.items():
             if isinstance(value, dict):
                 sub = {k: v for k, v in value.items() if v is not None}

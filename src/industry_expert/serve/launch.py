@@ -142,7 +142,8 @@ def run(settings: Settings) -> None:
     state.close()
     path = s.state_dir / "effective-settings.json"
     path.parent.mkdir(parents=True, exist_ok=True)  # with a PostgreSQL state nothing else creates it
-    path.write_text(settings.model_dump_json(indent=2), encoding="utf-8")
+    # only what was set: each worker's model profile fills the rest, as with one worker
+    path.write_text(settings.model_dump_json(indent=2, exclude_unset=True), encoding="utf-8")
     os.environ[SETTINGS_ENV] = str(path.resolve())
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir(s.state_dir))  # read by observe.Metrics
     uvicorn.run("industry_expert.serve.launch:app_from_env", factory=True, workers=s.workers, **common)
