@@ -12,7 +12,7 @@ import pytest
 from industry_expert.config import ChunkSettings
 from industry_expert.ingest import pdf_pdfium
 from industry_expert.ingest.chunking import chunk_blocks
-from industry_expert.ingest.pdf import load, page_blocks
+from industry_expert.ingest.pdf import PdfOptions, carry_sentences, load, page_blocks
 from industry_expert.ingest.pdf_headings import could_be_heading
 from industry_expert.ingest.pdf_lines import Line
 from industry_expert.ingest.pdf_text import (
@@ -25,6 +25,7 @@ from industry_expert.ingest.pdf_text import (
     strip_title_headers,
     title_words,
 )
+from industry_expert.types import Block
 
 fpdf = pytest.importorskip("fpdf")
 
@@ -220,11 +221,16 @@ def test_hyphenated_words_rejoined_and_real_hyphens_kept(outlined: Path) -> None
 
 def test_a_sentence_after_a_page_break_cites_its_own_page(outlined: Path) -> None:
     chunks = _chunks(outlined)
-    cut = [c for c in chunks if CUT_SENTENCE in c.text]
+    head, tail = CUT_SENTENCE.split(" the KF-340")  # the page break falls before "the KF-340 pump."
+    first = [c for c in chunks if head in c.text]
     after = [c for c in chunks if PAGE2_SENTENCE in c.text]
-    assert [c.page for c in cut] == [1]  # cut by the page break: kept whole where it starts
-    assert [c.page for c in after] == [2] and CUT_SENTENCE not in after[0].text
+    assert [c.page for c in first] == [1] and CUT_SENTENCE not in first[0].text
+    assert [c.page for c in after] == [2] and after[0].text.startswith("the KF-340" + tail)
     assert all(c.page is not None for c in chunks)
+    (doc,) = load(outlined, options=PdfOptions(carry_sentences=True))  # kept whole where it starts
+    carried = chunk_blocks("d", doc.title, doc.blocks, ChunkSettings())
+    assert [c.page for c in carried if CUT_SENTENCE in c.text] == [1]
+    assert CUT_SENTENCE not in next(c for c in carried if PAGE2_SENTENCE in c.text).text
 
 
 def test_image_only_page_is_a_warning_not_a_failure(outlined: Path, plain: Path) -> None:
@@ -277,6 +283,23 @@ def test_page_blocks_keep_code_lines_as_one_block() -> None:
     assert [(b.kind, b.text, b.page) for b in blocks] == [
         ("paragraph", "Start the service:", 3),
         ("paragraph", "systemctl start pump\nsystemctl enable pump", 3),
+    ]
+
+
+def test_only_the_first_block_of_a_page_carries_a_sentence_back() -> None:
+    """A page of lines without a sentence end (a table, a list) stays on its page: only the
+    opening words of its first block finish the sentence cut on the page before."""
+    blocks = [
+        Block("paragraph", "The functions below take any numeric", page=37),
+        Block("paragraph", "argument", page=38),
+        Block("paragraph", "besj0(x) int or real J0 Bessel function of x in radians", page=38),
+        Block("paragraph", "ceil(x) any smallest integer not less than x", page=38),
+    ]
+    out = carry_sentences(blocks, Vocabulary())
+    assert [(b.page, b.text) for b in out] == [
+        (37, "The functions below take any numeric argument"),
+        (38, "besj0(x) int or real J0 Bessel function of x in radians"),
+        (38, "ceil(x) any smallest integer not less than x"),
     ]
 
 

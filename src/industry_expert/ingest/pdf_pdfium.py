@@ -105,6 +105,8 @@ def _lines(text: str, tp: Any, fonts: _Fonts) -> list[Line]:
     lines: list[Line] = []
     acc = LineBuilder()
     x, y = ctypes.c_double(), ctypes.c_double()
+    box = [ctypes.c_double() for _ in range(4)]  # left, right, bottom, top
+    refs = [ctypes.byref(b) for b in box]
     for i, ch in enumerate(text):
         if ch in "\r\n":
             if ch == "\n" or not text.startswith("\n", i + 1):
@@ -121,7 +123,8 @@ def _lines(text: str, tp: Any, fonts: _Fonts) -> list[Line]:
             continue
         bold, mono = fonts.style(i)
         raw.FPDFText_GetCharOrigin(tp, i, ctypes.byref(x), ctypes.byref(y))
-        acc.add(ch, raw.FPDFText_GetFontSize(tp, i), bold, mono, y.value)
+        edges = (box[0].value, box[1].value) if raw.FPDFText_GetCharBox(tp, i, *refs) else None
+        acc.add(ch, raw.FPDFText_GetFontSize(tp, i), bold, mono, y.value, edges)
     lines.append(acc.line())
     return lines
 

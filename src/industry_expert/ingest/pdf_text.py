@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 from industry_expert.ingest.pdf_lines import Line
 
-_LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl"})
+LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl"})
 _MARKER = re.compile(r"(\s*)(?:\u2190-|\u2190|\u21a9|\u21b5|\u23ce|\u2936)\s*$")
 _ROMAN = re.compile(r"\b[ivxlc]{1,6}\b")
 _LEADERS = re.compile(r"(?:\.\s?){4,}\s*(?:\d+|[ivxlc]+)\s*$", re.I)
@@ -129,9 +129,9 @@ def fix_text(lines: list[Line]) -> list[Line]:
     out: list[Line] = []
     glue: str | None = None
     for ln in lines:
-        text = ln.text.translate(_LIGATURES).replace("\u00a0", " ")
+        text = ln.text.translate(LIGATURES).replace("\u00a0", " ")
         if glue is not None and out:
-            out[-1] = replace(out[-1], text=out[-1].text + glue + text.lstrip())
+            out[-1] = replace(out[-1], text=out[-1].text + glue + text.lstrip(), cells=())
         else:
             out.append(replace(ln, text=text))
         m = _MARKER.search(out[-1].text)
@@ -154,7 +154,7 @@ class Vocabulary:
         v = cls()
         for text in texts:
             body = _HYPHEN_END.sub("", text.rstrip())  # a word cut at the line end is not a word
-            for tok in _TOKEN.findall(body.translate(_LIGATURES)):
+            for tok in _TOKEN.findall(body.translate(LIGATURES)):
                 (v.hyphenated if "-" in tok else v.words).add(tok.lower())
         return v
 
