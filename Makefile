@@ -113,6 +113,7 @@ bench: install
 	$(VENV)/bin/python bench/four_systems.py
 	$(VENV)/bin/python bench/serve_load.py
 	$(VENV)/bin/python bench/serve_overhead.py
+	$(VENV)/bin/python bench/ask_overhead.py --threads 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache build demo_out

@@ -65,10 +65,14 @@ def start_expert(
     return proc, url, key
 
 
-def start_llama_server(gguf: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_llama_server(gguf: Path, threads: int = 1) -> tuple[subprocess.Popen[bytes], str]:
+    """llama-cpp-python's own OpenAI server on ``gguf``, set up as our generator is: ``threads``
+    for decode and prompt, a 4096-token context, and logits for the last position only (the
+    server's default computes them for every prompt position, which ours never does)."""
     port = free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--port", str(port)]
-    cmd += ["--host", "127.0.0.1", "--n_threads", "1", "--n_threads_batch", "1", "--n_ctx", "4096"]
+    cmd += ["--host", "127.0.0.1", "--n_threads", str(threads), "--n_threads_batch", str(threads)]
+    cmd += ["--n_ctx", "4096", "--logits_all", "false"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/v1/models", proc)

@@ -6,7 +6,10 @@ the two are the same). ``--runs`` repeats the whole comparison with fresh server
 shared: each run's ratios are reported, and their median). (2) Search over HTTP next to the
 library's `search` in-process on the same KB.
 
-    python bench/serve_overhead.py [--repeats 5] [--runs 3]
+    python bench/serve_overhead.py [--model smollm2] [--repeats 5] [--runs 3]
+
+``--model``: a catalogue name (default smollm2, the table's model); both servers run its GGUF.
+The library's answer path in-process against llama.cpp's server: ``bench/ask_overhead.py``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from _serve import start_expert, start_llama_server, stop
 
 PROMPT = "Explain in detail how a centrifugal pump works and how it is maintained."
 MAX_TOKENS = 96
+MODEL = "smollm2"
+"""The catalogue model both servers run (``--model``)."""
 
 
 def messages(variant: int, ours: bool) -> list[dict[str, str]]:
@@ -54,7 +59,7 @@ def chat_once(url: str, key: str | None, variant: int) -> tuple[float, int, str]
 
 def body(key: str | None, variant: int) -> dict[str, Any]:
     req: dict[str, Any] = {
-        "model": "smollm2",
+        "model": MODEL,
         "messages": messages(variant, ours=key is not None),
         "max_tokens": MAX_TOKENS,
         "temperature": 0,
@@ -93,10 +98,10 @@ NAMES = ("expert serve", "llama_cpp.server")
 
 
 def generation(repeats: int) -> dict[str, Any]:
-    from industry_expert.models.llamacpp import bundled_gguf
+    from industry_expert.models.catalog import model_path
 
-    ours, ours_url, key = start_expert("serve-overhead", {})
-    theirs, theirs_url = start_llama_server(bundled_gguf())
+    ours, ours_url, key = start_expert("serve-overhead", {"model": MODEL})
+    theirs, theirs_url = start_llama_server(model_path(MODEL))
     rows: dict[str, dict[str, list[float]]] = {
         name: {"tps": [], "ttft": [], "ttfs": [], "tokens": []} for name in NAMES
     }
@@ -176,7 +181,7 @@ def table(runs: list[dict[str, Any]], repeats: int) -> str:
     )
     med = lambda key: round(statistics.median(g[key] for g in runs), 2)  # noqa: E731
     return (
-        f"# HTTP overhead ({machine()['cpus']} cores, 1 llama.cpp thread each, SmolLM2-135M Q4_1, "
+        f"# HTTP overhead ({machine()['cpus']} cores, 1 llama.cpp thread each, {title()}, "
         f"{MAX_TOKENS} tokens max; {len(runs)} runs, each the median of {repeats} requests)\n\n"
         "| run | ours tokens/s | theirs tokens/s | ratio | ours first sentence (s) "
         "| theirs first sentence (s) | ratio | theirs first token (s) |\n"
@@ -187,17 +192,27 @@ def table(runs: list[dict[str, Any]], repeats: int) -> str:
         f"{sum(len(g['same_text']) for g in runs)} non-streamed requests (theirs asked with "
         "`repeat_penalty: 1.0`: its default of 1.1 changes the text).\n"
         "Ours = `expert serve` `/v1/chat/completions` (model alone), theirs = llama-cpp-python's "
-        "`llama_cpp.server`; tokens/s = completion tokens / whole non-streamed request. Our first "
+        "`llama_cpp.server` (`--logits_all false`, as ours); tokens/s = completion tokens / whole non-streamed request. Our first "
         "content chunk is a complete checked sentence; theirs is one token, so their first sentence "
         "is timed where our sentence splitter finds one in their stream.\n"
     )
 
 
+def title() -> str:
+    from industry_expert.models.catalog import get_model
+
+    m = get_model(MODEL)
+    return f"{m.title} {m.quantization}"
+
+
 def main() -> None:
+    global MODEL
     ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default=MODEL, choices=("smollm2", "qwen2.5-0.5b", "qwen2.5-1.5b"))
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
+    MODEL = args.model
     load = [round(os.getloadavg()[0], 1)]
     runs = [generation(args.repeats) for _ in range(args.runs)]
     srch = search_overhead()
@@ -211,9 +226,10 @@ def main() -> None:
         "each comparison interleaves the two sides so that both see the same load."
     )
     write_results(
-        "serve_overhead",
+        "serve_overhead" if MODEL == "smollm2" else f"serve_overhead_{MODEL}",
         {
             "machine": machine(),
+            "model": MODEL,
             "load_average": load,
             "max_tokens": MAX_TOKENS,
             "repeats": args.repeats,
