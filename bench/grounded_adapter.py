@@ -2,6 +2,7 @@
 
     python bench/grounded_adapter.py [--stage all|train|eval|report] [--per-kb 40] [--sources all]
         [--data kb|questions] [--answer-format answer-first|quote-first] [--systems grounded,merged]
+        [--base smollm2|qwen2.5-0.5b]
 
 For each KB X in {kestrel, git, sqlite}: RAFT data (`expert data from-kb --raft`: a question, the
 passage that answers it among hard-negative distractors, one example in five distractors only and
@@ -19,6 +20,10 @@ Every training prompt is checked to be byte-identical to the prompt `ask` render
 passages. Every step caches under bench/out/grounded/<per-kb>x<sources>/ (data, adapters, merged
 models, one answer per line), so an interrupted run resumes; `--stage train` and `--stage eval` can run side by side
 (eval waits for each adapter).
+``--base qwen2.5-0.5b`` (issue 23): the same recipe on the bundled Qwen2.5-Coder-0.5B-Instruct, its
+RAFT prompts rendered by that model's generator at its answer profile (k=4, 768 context tokens,
+models/profiles.py), everything under bench/out/grounded/<run>-<base>/; its four systems on the
+three KBs are answered and reported by ``bench/four_systems.py --base qwen2.5-0.5b``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import resource
 import time
 from pathlib import Path
 
@@ -50,6 +56,20 @@ RECIPE = ROOT / "configs" / "smollm2-cpu-raft.yaml"
 TRAIN = Settings.load(RECIPE).finetune
 """Chosen before any held-out result was seen (CPU budget: one pass over 24 examples, batch 1)."""
 QUANT = "q4_1"  # the bundled GGUF's own quantization, so both systems lose the same to it
+BASE = "smollm2"
+"""``--base``: the model trained and answering (a catalogue name); smollm2 reproduces the committed
+SmolLM2 results."""
+
+
+def answer_settings(gen) -> AnswerSettings:  # type: ignore[no-untyped-def]
+    """The settings `ask` answers with on ``gen``: for a base other than SmolLM2 its catalogue
+    profile (k, context tokens, support threshold...); SmolLM2 keeps the settings its committed
+    results were made with."""
+    if BASE == "smollm2":
+        return ANSWER
+    from industry_expert.models.profiles import apply_profile
+
+    return apply_profile(ANSWER, gen.id)
 
 
 def raft(name: str, per_kb: int) -> Path:
@@ -147,13 +167,14 @@ def qraft(name: str, per_kb: int) -> Path:
     qs = load_questions(QUESTIONS if name == "kestrel" else questions_path(name))
     rng = random.Random(0)
     rng.shuffle(qs)
-    gen = load_generator()
+    gen = load_generator(BASE)
+    settings = answer_settings(gen)
     rows, skipped = [], 0
     with KnowledgeBase.open(kb_for(name, {})) as kb:
         for q in qs:
             if len(rows) >= per_kb:
                 break
-            hits, oracle = retrieve(kb, q.question, k=5), None
+            hits, oracle = retrieve(kb, q.question, k=5 if BASE == "smollm2" else settings.k), None
             if q.answerable:
                 rx = re.compile(q.regex or re.escape(q.key_facts[0]), re.IGNORECASE)
                 oracle = next((h for h in hits if _is_gold(h, q) and rx.search(h.text)), None)
@@ -161,9 +182,9 @@ def qraft(name: str, per_kb: int) -> Path:
                     skipped += 1
                     continue
                 if rng.random() < QRAFT_NO_ORACLE:
-                    hits = [h for h in retrieve(kb, q.question, k=20) if not _is_gold(h, q)][:5]
+                    hits = [h for h in retrieve(kb, q.question, k=20) if not _is_gold(h, q)][: len(hits)]
                     oracle = None
-            shown, messages, _ = prepare(gen, q.question, hits, ANSWER)
+            shown, messages, _ = prepare(gen, q.question, hits, settings)
             answer = NOT_COVERED if oracle is None else _cited(q, oracle, rx, shown)
             if answer is None:
                 skipped += 1
@@ -196,13 +217,14 @@ def prompt_identity(name: str) -> dict:
 
     from industry_expert.finetune.lora import chat_template
     from industry_expert.kb import KnowledgeBase
-    from industry_expert.models.checkpoints import bundled_hf_checkpoint
+    from industry_expert.models.checkpoints import resolve_base
     from industry_expert.models.generators import load_generator
     from industry_expert.models.templates import render
 
-    gen = load_generator()
-    tok = AutoTokenizer.from_pretrained(bundled_hf_checkpoint())
-    template = chat_template(tok, "llama")
+    gen = load_generator(BASE)
+    settings = answer_settings(gen)
+    tok = AutoTokenizer.from_pretrained(resolve_base(BASE))
+    template = chat_template(tok, "llama" if BASE == "smollm2" else "qwen2")
     rows = [json.loads(x) for x in (G / f"raft-{name}.jsonl").read_text(encoding="utf-8").splitlines()]
     same_ask = same_train = 0
     with KnowledgeBase.open(kb_for(name, {})) as kb:
@@ -213,7 +235,7 @@ def prompt_identity(name: str) -> dict:
             by_id = kb.store.hits(r["chunk_ids"])
             hits = [by_id[c] for c in r["chunk_ids"]]
             question = msgs[-1]["content"].rsplit("Question: ", 1)[1]
-            _, _, prompt = prepare(gen, question, hits, ANSWER)
+            _, _, prompt = prepare(gen, question, hits, settings)
             same_ask += prompt == gen.render(msgs)
             same_train += prompt == render(template, msgs, tok.bos_token or "", tok.eos_token or "", True)
     return {"examples": len(rows), "identical_to_ask": same_ask, "identical_to_training": same_train}
@@ -254,15 +276,26 @@ def train_on(data: Path, adapter: Path, log: Path) -> Path:
         return adapter
     t0 = time.perf_counter()
     t_step = time.perf_counter()
+    cpu0 = _cpu_s()
 
     def step(n: int) -> None:
-        print(f"  step {n} {time.perf_counter() - t_step:.0f}s", flush=True)
+        print(f"  step {n} {time.perf_counter() - t_step:.0f}s {time.strftime('%H:%M:%S')}", flush=True)
 
     report = finetune(data, adapter, TRAIN, on_step=step)
     log.write_text(
-        json.dumps({"seconds": time.perf_counter() - t0, "report": report.to_dict()}, indent=2, default=str)
+        json.dumps(
+            {"seconds": time.perf_counter() - t0, "cpu_s": _cpu_s() - cpu0, "report": report.to_dict()},
+            indent=2,
+            default=str,
+        )
     )
     return adapter
+
+
+def _cpu_s() -> float:
+    """CPU seconds this process has used (user + system)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def merged(held_out: str) -> Path:
@@ -319,7 +352,7 @@ def answers(
 
     def gen():  # type: ignore[no-untyped-def]
         if not loaded:
-            loaded.append(load_generator(model, adapter))
+            loaded.append(load_generator(model or BASE, adapter))
         return loaded[0]
 
     return answer_rows(qs, kb_for(name, {}), gen, ANSWER, cache, f"{system} {name}")
@@ -535,6 +568,97 @@ def report(per_set: int, per_test: int, per_kb: int, sources: tuple[str, ...], r
     write_results(results_name, data, text)
 
 
+def base_report(per_kb: int, sources: tuple[str, ...], results_name: str) -> None:
+    """``--base`` other than SmolLM2: the adapters' data, prompt identity, loss curves and CPU time;
+    their answers (the four systems on the three KBs) are in bench/four_systems.py --base's results."""
+    adapters = {}
+    for name in SETS:
+        log = G / f"train-minus-{name}.json"
+        if not log.is_file():
+            adapters[name] = {"finished": False}
+            continue
+        d = json.loads(log.read_text())
+        rows = [
+            json.loads(x) for x in (G / f"train-minus-{name}.jsonl").read_text().splitlines() if x.strip()
+        ]
+        r = d["report"]
+        adapters[name] = {
+            "finished": True,
+            "wall_s": round(d["seconds"], 1),
+            "cpu_s": round(d.get("cpu_s", float("nan")), 1),
+            "examples": {k: sum(x["kind"] == k for x in rows) for k in ("qraft-answer", "qraft-abstain")},
+            "sources": sorted({x["source"] for x in rows}),
+            "steps": r["steps"],
+            "trained_tokens": r["trained_tokens"],
+            "tokens_per_s": r["tokens_per_s"],
+            "peak_rss_mb": r["peak_rss_mb"],
+            "precision": r["precision"],
+            "losses": r["losses"],
+        }
+    identity = {n: prompt_identity(n) for n in sources}
+    lines = [
+        "| adapter | data (answer/abstain) | steps | answer tokens trained | wall s | CPU s | tokens/s (wall) "
+        "| peak RSS MB | loss per step |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, a in adapters.items():
+        if not a["finished"]:
+            lines.append(f"| without {name} | not finished | | | | | | | |")
+            continue
+        ex = a["examples"]
+        lines.append(
+            f"| without {name} | {'+'.join(a['sources'])}: {ex['qraft-answer']}/{ex['qraft-abstain']} | {a['steps']} "
+            f"| {a['trained_tokens']} | {a['wall_s']:.0f} | {a['cpu_s']:.0f} | {a['tokens_per_s']:.0f} "
+            f"| {a['peak_rss_mb']:.0f} | {' '.join(f'{x:.2f}' for x in a['losses'])} |"
+        )
+    text = (
+        f"Grounded (RAFT) adapters on {BASE}, leave-one-KB-out over {', '.join(sources)} (issue 23): for each "
+        f"KB, {per_kb} examples from each OTHER KB's question set (`--data questions`: the passages `ask` "
+        f"retrieves at {BASE}'s profile, k={TRAIN_ANSWER_K}, 768 context tokens; the reference answer cited, "
+        "then its passage sentence quoted; one in five answerable questions and every unanswerable one "
+        "shown non-gold passages and answered with the abstention); "
+        f"LoRA r={TRAIN.lora_r}, {TRAIN.epochs} epoch, batch {TRAIN.batch_size}, lr {TRAIN.lr}, precision "
+        f"{TRAIN.precision}: {'/'.join(sorted({a['precision'] for a in adapters.values() if a['finished']}))} ("
+        f"{RECIPE.name} with the base changed). Trained with nice 19 and IE_NUM_THREADS=1 "
+        f"on 2 cores shared with other helpers' benchmarks (1-min load average {_load_range()}): wall and CPU "
+        "seconds are upper bounds. The answers of these adapters (the four systems on the three KBs, exact McNemar against RAG, "
+        "the goal line) are in four_systems_qwen.md.\n\n"
+        + "\n".join(lines)
+        + "\n\nTraining prompts byte-identical to the prompt `ask` renders for the same passages on "
+        f"{BASE} (and to the training template's): "
+        + ", ".join(
+            f"{n}: {d['identical_to_ask']}/{d['examples']} ({d['identical_to_training']})"
+            for n, d in identity.items()
+        )
+    )
+    data = {
+        "machine": machine(),
+        "base": BASE,
+        "train_settings": TRAIN.to_dict(),
+        "raft_per_kb": per_kb,
+        "raft_sources": list(sources),
+        "adapters": adapters,
+        "prompt_identity": identity,
+    }
+    write_results(results_name, data, text)
+
+
+def _load_range() -> str:
+    """Min-max of the 1-minute load average sampled each minute during the run (a log of lines
+    'HH:MM:SS load1 load5 load15' next to bench/four_systems.py --base's answers)."""
+    path = OUT / "four-systems-qwen" / "load.log"
+    loads = (
+        [float(x.split()[1]) for x in path.read_text().splitlines() if len(x.split()) >= 2]
+        if path.is_file()
+        else []
+    )
+    return f"{min(loads):.1f}-{max(loads):.1f}, sampled each minute" if loads else "not sampled"
+
+
+TRAIN_ANSWER_K = 4
+"""The Qwen profiles' k (models/profiles.py MEASURED), stated in the report."""
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stage", default="all", choices=["all", "train", "eval", "report", "own"])
@@ -557,6 +681,7 @@ def main() -> None:
         choices=["answer-first", "quote-first"],
         help="--data questions: the reference answer then the quote, or the quote first",
     )
+    ap.add_argument("--base", default="smollm2", help="the model trained and answering (catalogue name)")
     ap.add_argument(
         "--systems",
         default=",".join(SYSTEMS),
@@ -566,10 +691,12 @@ def main() -> None:
     for unused in set(SYSTEMS) - set(args.systems.split(",")):
         del SYSTEMS[unused]
     sources = ALL if args.sources == "all" else SETS
-    global G, QUOTE_FIRST, DATA
+    global G, QUOTE_FIRST, DATA, BASE, TRAIN
+    BASE = args.base
+    TRAIN = TRAIN.model_copy(update={"base": BASE})
     QUOTE_FIRST = args.answer_format == "quote-first"
     tag = {"kb": "", "questions": "q"}[args.data] + ("f" if QUOTE_FIRST else "")
-    G = OUT / "grounded" / f"{tag}{args.per_kb}x{len(sources)}"
+    G = OUT / "grounded" / (f"{tag}{args.per_kb}x{len(sources)}" + ("" if BASE == "smollm2" else f"-{BASE}"))
     DATA = qraft if args.data == "questions" else raft
     if args.stage in ("all", "train"):
         stage_train(args.per_kb, sources, args.held_out)
@@ -577,6 +704,9 @@ def main() -> None:
         own_adapter("kestrel")
     if args.stage in ("all", "eval"):
         stage_eval(args.per_set, args.per_test_set, args.wait, args.held_out)
+    if args.stage in ("all", "report") and BASE != "smollm2":
+        base_report(args.per_kb, sources, args.results)
+        return
     if args.stage in ("all", "report"):
         report(args.per_set, args.per_test_set, args.per_kb, sources, args.results)
 
