@@ -125,6 +125,19 @@ def make_keys(state_dir: Path) -> dict[str, str]:
     return keys
 
 
+def pg_state_with_key(tmp_path: Path, pg_dsn: str, name: str, grants: dict[str, str]) -> str:
+    """Empty the PostgreSQL server state (keys, jobs, rate buckets) and create one key: its token."""
+    from industry_expert.serve.auth import create_key
+    from industry_expert.serve.backend import open_state
+
+    state = open_state(tmp_path, pg_dsn)
+    with state.con.cursor() as cur:  # type: ignore[attr-defined]
+        cur.execute("TRUNCATE ie_keys, ie_jobs, ie_buckets")
+    token = create_key(state, name, grants)[0]
+    state.close()
+    return str(token)
+
+
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

@@ -76,20 +76,14 @@ def _pid(owner: str) -> int:
 
 @pytest.fixture()
 def two_workers(pg_dsn: str, tmp_path: Path, serve_kbs: dict[str, Path]) -> Iterator[dict[str, Any]]:
-    from tests.serve.conftest import Server, free_port, wait_for_workers, write_config
+    from tests.serve.conftest import Server, free_port, pg_state_with_key, wait_for_workers, write_config
 
     from industry_expert.kb_copy import copy_kb
-    from industry_expert.serve.auth import create_key
-    from industry_expert.serve.backend import open_state
 
     kbs = {name: tmp_path / f"kb-{name}" for name in ("kestrel", "other")}
     for name, path in kbs.items():  # both KBs in PostgreSQL: each worker has an idle KB thread too
         copy_kb(serve_kbs[name], path, pg_dsn)
-    state = open_state(tmp_path, pg_dsn)
-    with state.con.cursor() as cur:  # type: ignore[attr-defined]
-        cur.execute("TRUNCATE ie_keys, ie_jobs, ie_buckets")
-    token = create_key(state, "two-workers", {"kestrel": "write"})[0]
-    state.close()
+    token = pg_state_with_key(tmp_path, pg_dsn, "two-workers", {"kestrel": "write"})
     port = free_port()
     serve = {"port": port, "state_dir": str(tmp_path / "state"), "state_url": pg_dsn, "workers": 2,
              "kbs": {n: {"path": str(p)} for n, p in kbs.items()}}  # fmt: skip

@@ -15,19 +15,20 @@ def test_upload_through_one_worker_is_searchable_from_every_worker(
     pg_dsn: str, tmp_path: Path, serve_kbs: dict[str, Path]
 ) -> None:
     import httpx
-    from tests.serve.conftest import Server, auth, free_port, wait_for_workers, write_config
+    from tests.serve.conftest import (
+        Server,
+        auth,
+        free_port,
+        pg_state_with_key,
+        wait_for_workers,
+        write_config,
+    )
 
     from industry_expert.kb_copy import copy_kb
-    from industry_expert.serve.auth import create_key
-    from industry_expert.serve.backend import open_state
 
     kb = tmp_path / "kb-pg"
     copy_kb(serve_kbs["kestrel"], kb, pg_dsn)  # the KB's chunks and vectors now live in PostgreSQL
-    state = open_state(tmp_path, pg_dsn)
-    with state.con.cursor() as cur:  # type: ignore[attr-defined]
-        cur.execute("TRUNCATE ie_keys, ie_jobs, ie_buckets")
-    token = create_key(state, "pg-writer", {"kestrel": "write"})[0]
-    state.close()
+    token = pg_state_with_key(tmp_path, pg_dsn, "pg-writer", {"kestrel": "write"})
     port = free_port()
     serve = {"port": port, "state_dir": str(tmp_path / "state"), "state_url": pg_dsn, "workers": 2,
              "kbs": {"kestrel": {"path": str(kb)}}}  # fmt: skip
