@@ -197,6 +197,7 @@ def main() -> None:
     )
     ap.add_argument("--model", default=None, help="generator (default: the server's default)")
     ap.add_argument("--answer", action="append", default=[], help="KEY=VALUE of the answer section")
+    ap.add_argument("--results", default="serve_load", help="bench/results/NAME.md/.json")
     args = ap.parse_args()
     from industry_expert.config import ServeSettings
 
@@ -214,7 +215,7 @@ def main() -> None:
             results.append(
                 asyncio.run(level(url, key, 1, args.search_only_seconds, questions, proc.pid, 0.0))
             )
-        for n in args.levels.split(","):
+        for n in filter(None, args.levels.split(",")):
             results.append(asyncio.run(level(url, key, int(n), args.seconds, questions, proc.pid)))
         alive = httpx.get(url + "/healthz", timeout=10).status_code == 200
     finally:
@@ -245,7 +246,7 @@ def main() -> None:
         f"{' / '.join(map(str, data['load_avg_start']))}, at the end {' / '.join(map(str, data['load_avg_end']))}: "
         "the cores are shared with whatever else runs on the machine."
     )
-    write_results("serve_load", data, f"{title}\n\n{table(results, alive, settings)}{notes}")
+    write_results(args.results, data, f"{title}\n\n{table(results, alive, settings)}{notes}")
 
 
 if __name__ == "__main__":
