@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 
 import click
@@ -90,7 +91,7 @@ def ask_cmd(
 def chat_cmd(kb_path: str, adapter: str | None, config_file: str | None, **flags: object) -> None:
     """Multi-turn questions; follow-ups are rewritten into standalone queries. /sources, /quit."""
     from industry_expert.generate.conversation import ChatSession
-    from industry_expert.generate.stream import stream_answer
+    from industry_expert.generate.stream import QuestionTooLong, stream_answer
     from industry_expert.kb import KnowledgeBase
     from industry_expert.models.generators import load_generator
 
@@ -116,8 +117,13 @@ def chat_cmd(kb_path: str, adapter: str | None, config_file: str | None, **flags
                     print_sources(last) if last.citations else click.echo("no sources")
                 continue
             query = session.query_for(line)
-            click.echo("expert> ", nl=False)
             events = stream_answer(line, kb, gen, settings=s.answer, query=query, retrieval=s.retrieve)
-            last = show_stream(events, sources=False)
+            try:
+                first = next(events)  # a question refused (too long) is refused before any output
+            except QuestionTooLong as exc:
+                click.echo(f"error: {exc}", err=True)  # the session goes on
+                continue
+            click.echo("expert> ", nl=False)
+            last = show_stream(itertools.chain([first], events), sources=False)
             if last.abstained:
                 print_sources(last)  # the closest passages
