@@ -21,6 +21,16 @@ OUT = ROOT / "bench" / "out"
 RESULTS = ROOT / "bench" / "results"
 
 
+def git_show(rev: str, path: str) -> str:
+    """The text of ``path`` (relative to the repository) at commit ``rev``: for replaying an
+    earlier version of a pipeline stage on today's data."""
+    import subprocess
+
+    return subprocess.run(
+        ["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+
+
 def machine() -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(),

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import DATA, OUT, QUESTIONS, ROOT, ingest_when_free, machine, write_results
+from _common import DATA, OUT, QUESTIONS, ROOT, git_show, ingest_when_free, machine, write_results
 from industry_expert.config import AnswerSettings, RetrieveSettings
 from industry_expert.evaluate.metrics import answer_correct, source_matches
 from industry_expert.evaluate.questions import Question, load_questions
@@ -343,16 +343,9 @@ def choose(model: str, rows: dict[str, list], gen: Any, embeds: dict[str, Callab
 def old_check() -> Any:
     """generate/citations.py as of ``BEFORE``, loaded as a module, with ``check`` taking (and
     ignoring) the question the new pipeline passes."""
-    import subprocess
     import types
 
-    src = subprocess.run(
-        ["git", "show", f"{BEFORE}:src/industry_expert/generate/citations.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    src = git_show(BEFORE, "src/industry_expert/generate/citations.py")
     mod = types.ModuleType("citations_before_issue19")
     sys.modules[mod.__name__] = mod
     exec(compile(src, mod.__name__, "exec"), mod.__dict__)  # noqa: S102 - our own file at a pinned commit

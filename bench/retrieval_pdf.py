@@ -44,7 +44,6 @@ import json
 import math
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -54,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import OUT, ROOT, machine, write_results
+from _common import OUT, git_show, machine, write_results
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "corpora"))
 from fetch import fetch, questions_path  # noqa: E402
@@ -186,13 +185,7 @@ def before_loader() -> Any:
     """The PDF loader of commit BEFORE, as a module (for ``--loader before``)."""
     import importlib.util
 
-    src = subprocess.run(
-        ["git", "show", f"{BEFORE}:src/industry_expert/ingest/pdf.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    src = git_show(BEFORE, "src/industry_expert/ingest/pdf.py")
     path = OUT / "pdf" / "pdf_before.py"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(src, encoding="utf-8")
