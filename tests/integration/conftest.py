@@ -18,6 +18,19 @@ FACTS = [
 ]
 
 
+def build_notes_kb(root: Path, notes: list[str]) -> Path:
+    """A KB of one small Markdown note per text of ``notes`` (``# Note i`` + the text), ingested
+    with the bundled embedder into ``root / "kb"``."""
+    from industry_expert.ingest.pipeline import ingest
+
+    data = root / "data"
+    data.mkdir(exist_ok=True)
+    for i, body in enumerate(notes):
+        (data / f"doc{i}.md").write_text(f"# Note {i}\n\n{body}\n", encoding="utf-8")
+    assert ingest([str(data)], root / "kb").ok
+    return root / "kb"
+
+
 def write_chat(path: Path, rows: list[tuple[str, str]], repeat: int) -> Path:
     """``rows`` (question, answer) as chat JSONL at ``path``, the whole list ``repeat`` times."""
     lines = [

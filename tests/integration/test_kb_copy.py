@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.integration.conftest import build_notes_kb
 
-from industry_expert.ingest.pipeline import ingest
 from industry_expert.kb import KnowledgeBase
 from industry_expert.kb_copy import copy_kb
 from industry_expert.retrieve.hybrid import retrieve
@@ -31,13 +31,7 @@ QUESTIONS = ["What torque for the KF-340 impeller nut?", "which seal kit fits", 
 
 @pytest.fixture(scope="module")
 def notes_kb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("copy")
-    data = root / "data"
-    data.mkdir()
-    for i, body in enumerate(NOTES):
-        (data / f"doc{i}.md").write_text(f"# Note {i}\n\n{body}\n", encoding="utf-8")
-    assert ingest([str(data)], root / "kb").ok
-    return root / "kb"
+    return build_notes_kb(tmp_path_factory.mktemp("copy"), NOTES)
 
 
 def _ranking(kb: KnowledgeBase, question: str) -> list[tuple[str, str, float]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tests.conftest import SAMPLE
+from tests.integration.conftest import build_notes_kb
 
 from industry_expert.config import RetrieveSettings
 from industry_expert.models.onnx_embedder import bundled_onnx
@@ -124,14 +125,7 @@ NOTES = [
 
 
 def _notes_kb(tmp_path: Path) -> Path:
-    from industry_expert.ingest.pipeline import ingest
-
-    data = tmp_path / "data"
-    data.mkdir(exist_ok=True)
-    for i, body in enumerate(NOTES):
-        (data / f"doc{i}.md").write_text(f"# Note {i}\n\n{body}\n", encoding="utf-8")
-    assert ingest([str(data)], tmp_path / "kb").ok
-    return tmp_path / "kb"
+    return build_notes_kb(tmp_path, NOTES)
 
 
 def test_kept_token_vectors_give_the_query_time_maxsim_order(tmp_path: Path) -> None:
