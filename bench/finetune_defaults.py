@@ -32,7 +32,7 @@ GENERAL = {"general66": FACTS / "general.jsonl", "sample12": SAMPLE / "finetune"
 OLD_DEFAULTS = {"schedule": "fixed", "epochs": 3}  # every other setting was the same before 0538f28
 MAX_TOKENS = 48
 RELATIONS = ["codename", "engineer", "plant", "part", "warranty", "extension"]
-TRAIN_TIMEOUT = 2400
+TRAIN_TIMEOUT = 7200
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -48,34 +48,34 @@ def _cli(args: list[str], timeout: int) -> dict[str, Any]:
     return {**json.loads(p.stdout), "wall_s": round(time.perf_counter() - t0, 1)}
 
 
-def train(name: str, variant: str) -> Path:
-    """The adapter of (set, variant), trained once through the CLI and cached."""
-    out = WORK / f"{name}-{variant}"
+def train(name: str, variant: str, work: Path = WORK, base: str | None = None) -> Path:
+    """The adapter of (set, variant), trained once through the CLI and cached under ``work``;
+    ``base``: a catalogue name passed as ``--base`` (None: the default base, SmolLM2)."""
+    out = work / f"{name}-{variant}"
     if (out / "metrics.json").is_file() and (out / "wall.json").is_file():
         return out
-    data, args = FACTS / name / "train.jsonl", []
+    data, args = FACTS / name / "train.jsonl", ["--base", base] if base else []
     variant, _, tweaks = variant.partition("@")  # replay@lr=0.0005: the defaults with lr 0.0005
     if tweaks:  # several joined by '+': replay@lora_r=4+lora_alpha=8
-        cfg = WORK / f"{name}-{variant}@{tweaks}.yaml"
+        cfg = work / f"{name}-{variant}@{tweaks}.yaml"
         cfg.write_text("finetune:\n" + "".join(f"  {kv.replace('=', ': ')}\n" for kv in tweaks.split("+")))
-        args = ["--config", str(cfg)]
+        args += ["--config", str(cfg)]
     if variant == "fixed":
-        cfg = WORK / "old-defaults.yaml"
+        cfg = work / "old-defaults.yaml"
         cfg.write_text("finetune:\n" + "".join(f"  {k}: {v}\n" for k, v in OLD_DEFAULTS.items()))
-        args = ["--config", str(cfg)]
+        args += ["--config", str(cfg)]
     elif variant.startswith(("replay", "selfreplay")):  # replay: share 0.2; replay50: share 0.5
-        mixed = WORK / f"{name}-{variant}.jsonl"  # the same mix for every tweak of the variant
+        mixed = work / f"{name}-{variant}.jsonl"  # the same mix for every tweak of the variant
         own = variant.startswith("self")  # selfreplay: the base model answers the replayed questions
         pct = variant.removeprefix("self")[6:]
         share = ["--share", str(int(pct) / 100)] if pct else []
-        _cli(
-            ["data", "mix", str(data), "--out", str(mixed), *share, *(["--answers", "model"] if own else [])],
-            900,
-        )
+        answered = ["--answers", "model", *(["--base", base] if base else [])] if own else []
+        if not mixed.is_file():
+            _cli(["data", "mix", str(data), "--out", str(mixed), *share, *answered], 1800)
         data = mixed
     elif variant != "auto":
         raise SystemExit(f"unknown variant {variant}")
-    print(f"training {name}/{variant} ...", flush=True)
+    print(f"training {name}/{variant}{'@' + tweaks if tweaks else ''} ...", flush=True)
     r = _cli(["finetune", str(data), "--out", str(out), "--overwrite", *args], TRAIN_TIMEOUT)
     (out / "wall.json").write_text(json.dumps({"wall_s": r["wall_s"]}))
     return out
