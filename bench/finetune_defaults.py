@@ -56,9 +56,13 @@ def train(name: str, variant: str, work: Path = WORK, base: str | None = None) -
         return out
     data, args = FACTS / name / "train.jsonl", ["--base", base] if base else []
     variant, _, tweaks = variant.partition("@")  # replay@lr=0.0005: the defaults with lr 0.0005
-    if tweaks:  # several joined by '+': replay@lora_r=4+lora_alpha=8
+    if tweaks:  # several joined by '+': replay@lora_r=4+lora_alpha=8; a list joined by '|': a|b
         cfg = work / f"{name}-{variant}@{tweaks}.yaml"
-        cfg.write_text("finetune:\n" + "".join(f"  {kv.replace('=', ': ')}\n" for kv in tweaks.split("+")))
+        kvs = [kv.split("=", 1) for kv in tweaks.split("+")]
+        cfg.write_text(
+            "finetune:\n"
+            + "".join(f"  {k}: {'[' + ', '.join(v.split('|')) + ']' if '|' in v else v}\n" for k, v in kvs)
+        )
         args += ["--config", str(cfg)]
     if variant == "fixed":
         cfg = work / "old-defaults.yaml"

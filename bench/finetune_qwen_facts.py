@@ -19,7 +19,7 @@ does; replay stays the user's `expert data mix`):
     auto@lr=0.0005           half the learning rate
     auto@lr=0.0002           a fifth
     auto@lr=0.0002+min_steps=150            a fifth, half as many steps again
-    auto@lr=0.0002+target_modules=[...]     a fifth, LoRA on the MLP too (gate/up/down)
+    auto@lr=0.0002+target_modules=q_proj|...|down_proj   a fifth, LoRA on the MLP too (gate/up/down)
 
 Rule: a candidate passes when tune12 held-out facts >= 18/24 and general66 >= base - 3 (within 5
 points). Among passing ones: most facts, then most general66, then least CPU. If none passes, the
@@ -29,6 +29,16 @@ qwen2.5-0.5b's defaults (finetune/profiles.py) and only then run on a12 and b36,
 
     python bench/finetune_qwen_facts.py --sets tune12 --variants auto,auto@lr=0.0005,...
     python bench/finetune_qwen_facts.py --sets a12,b36 --variants auto,<chosen>
+
+Round 2, written after round 1's first three results and before any replay run on this base: at
+every learning rate tried (1e-3, 5e-4, 2e-4) general66 fell to 14-21/66, the adapter answering
+general questions with invented names ("The capital of Egypt is Mexolex"): no schedule or LoRA
+setting on the data as given is near the goal. Candidates on tune12 with general examples mixed in
+(`expert data mix --share 0.5`), at round 1's chosen settings: replay50 (the bundled general
+answers) and selfreplay50 (the base's own answers to the same questions). Same rule, with round 1's
+choice in place of `auto` as the one to beat. A replay winner's share becomes this base's
+recommended mix (`expert finetune` says so when it trains this base on data without replay), its
+other settings the base's defaults; mixing stays the user's step (`expert data mix`).
 """
 
 from __future__ import annotations
@@ -44,6 +54,8 @@ from finetune_defaults import FACTS, MAX_TOKENS, _cli, _jsonl, general_sets, rat
 from finetune_defaults import train as train_variant
 
 BASE = "qwen2.5-0.5b"
+TUNE = "tune12"
+"""The only set a per-base default is chosen on."""
 WORK = OUT / "finetune-qwen-facts"
 
 
@@ -102,7 +114,10 @@ def answers(model: str, adapter: Path | None, questions: dict[str, list[dict[str
 def run(sets: list[str], variants: list[str]) -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     general = general_sets()
-    for name, qs in {"base": general, **{f"base-{s}": {s: _jsonl(FACTS / s / "heldout.jsonl")} for s in sets}}.items():
+    for name, qs in {
+        "base": general,
+        **{f"base-{s}": {s: _jsonl(FACTS / s / "heldout.jsonl")} for s in sets},
+    }.items():
         c0 = _cpu_s(resource.RUSAGE_SELF)
         answers(name, None, qs)
         _cpu_record(f"answer_{name}", _cpu_s(resource.RUSAGE_SELF) - c0)
@@ -151,14 +166,17 @@ def report(sets: list[str], variants: list[str]) -> None:
             lines.append(f"| {s} | {v} | {k} | {b['correct']}/{b['n']} | {t['correct']}/{t['n']} | {p:.3f} |")
         rows.append(row)
     total = sum(cpu.values())
+    choice = choose([r for r in rows if r["set"] == TUNE], base)
     text = (
-        f"Fine-tuning at defaults on {BASE} (Qwen2.5-Coder-0.5B-Instruct), invented fact sets of "
-        f"bench/facts. CPU time: {total:.0f} s in all ({', '.join(f'{k} {v:.0f} s' for k, v in cpu.items())}), "
-        "1 thread (IE_NUM_THREADS=1, nice 15) on 2 shared, busy cores. Training: `expert finetune DATA "
-        f"--base {BASE}` (defaults: LoRA r=16, lr 1e-3, schedule auto), fp32 on the dequantized GGUF; "
-        "replay: the same on `expert data mix` output (20% general examples). "
+        f"Fine-tuning on {BASE} (Qwen2.5-Coder-0.5B-Instruct), invented fact sets of bench/facts. CPU "
+        f"time: {total:.0f} s in all ({', '.join(f'{k} {v:.0f} s' for k, v in cpu.items())}), 1 thread "
+        "(IE_NUM_THREADS=1, nice 5-15) on 2 shared cores. Training: `expert finetune DATA "
+        f"--base {BASE}`, fp32 on the dequantized GGUF; `auto` = the plain defaults before this base had its "
+        "own (LoRA r=16, alpha 32, q/k/v/o, lr 1e-3, schedule auto: >= 100 steps, early stop); "
+        "`@k=v` = those with k set to v; replay = `expert data mix` output (20% general examples). "
         "Answers: llama.cpp on the Q4_K_M GGUF, base vs + the exported GGUF LoRA, greedy, "
-        f"`expert ask`'s path without a KB, max_tokens {MAX_TOKENS}. p: exact McNemar.\n\n"
+        f"`expert ask`'s path without a KB, max_tokens {MAX_TOKENS}. p: exact McNemar vs the base.\n\n"
+        + choice["text"]
         + "".join(
             f"{r['set']}/{r['variant']}: {r['steps']} steps ({r['epochs_done']} epochs"
             f"{_stop(r['schedule'])}), loss {r['loss_first_last'][0]:.2f} -> "
@@ -171,8 +189,53 @@ def report(sets: list[str], variants: list[str]) -> None:
         + smollm2_rows(sets, variants)
     )
     write_results(
-        "finetune_qwen_facts", {"machine": machine(), "base": BASE, "cpu_s": cpu, "runs": rows}, text
+        "finetune_qwen_facts",
+        {"machine": machine(), "base": BASE, "cpu_s": cpu, "runs": rows, "choice": choice["data"]},
+        text,
     )
+
+
+def choose(rows: list[dict[str, Any]], base: dict[str, Any]) -> dict[str, Any]:
+    """The rule of the module docstring, on the tune12 rows: pass = facts >= 0.75 and general66 within
+    5 points of the base; the best passing one, else the nearest shortfall if it beats the defaults."""
+    if not rows:
+        return {"text": "", "data": None}
+    g_base = rate(base, "general66", [q["id"] for q in general_sets()["general66"]])["correct"]
+    need_f, need_g = 0.75 * rows[0][TUNE]["tuned"]["n"], g_base - 0.05 * 66
+    table, scored = [], []
+    for r in rows:
+        f, g = r[TUNE]["tuned"]["correct"], r["general66"]["tuned"]["correct"]
+        cpu = cpu_times().get(f"train_{TUNE}-{r['variant']}", 0.0)
+        score = min(f / need_f, g / need_g)
+        passes = f >= need_f and g >= need_g
+        scored.append({"variant": r["variant"], "facts": f, "general66": g, "cpu_s": cpu, "score": round(score, 3),
+                       "passes": passes})  # fmt: skip
+        table.append(f"| {r['variant']} | {r['steps']} ({r['epochs_done']}) | {f}/{r[TUNE]['tuned']['n']} | "
+                     f"{g}/66 | {r['sample12']['tuned']['correct']}/12 | {cpu:.0f} | {'yes' if passes else 'no'} | "
+                     f"{score:.3f} |")  # fmt: skip
+    passing = [x for x in scored if x["passes"]]
+    defaults = next((x for x in scored if x["variant"] == "auto"), None)
+    if passing:
+        best = max(passing, key=lambda x: (x["facts"], x["general66"], -x["cpu_s"]))
+        why = "passes; the most facts among the passing ones"
+    else:
+        best = max(scored, key=lambda x: x["score"])
+        if defaults and best["score"] <= defaults["score"]:
+            best, why = (
+                defaults,
+                "none passes and none is nearer both goals than the defaults: the defaults stay",
+            )
+        else:
+            why = "none passes; the nearest shortfall, nearer than the defaults'"
+    text = (
+        f"**Per-base defaults, chosen on {TUNE} only** (rule in bench/finetune_qwen_facts.py, written before "
+        f"the runs): pass = held-out facts >= {need_f:.0f}/{rows[0][TUNE]['tuned']['n']} and general66 >= "
+        f"{need_g:.1f}/66 (base {g_base}/66, minus 5 points); score = min(facts / {need_f:.0f}, general66 / "
+        f"{need_g:.1f}). Chosen: **{best['variant']}** ({why}).\n\n"
+        "| candidate | steps (epochs) | held-out facts | general66 | sample12 | train CPU s | passes | score |\n"
+        "|---|---|---|---|---|---|---|---|\n" + "\n".join(table) + "\n\n"
+    )
+    return {"text": text, "data": {"candidates": scored, "chosen": best["variant"], "why": why}}
 
 
 def smollm2_rows(sets: list[str], variants: list[str]) -> str:
