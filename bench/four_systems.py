@@ -153,6 +153,9 @@ KBS = ("kestrel", "git", "sqlite")
 QOUT = OUT / "four-systems-qwen"
 ADAPTERS = OUT / "grounded" / f"q6x3-{QWEN}"
 """bench/grounded_adapter.py --base qwen2.5-0.5b --data questions --sources held-out --per-kb 6."""
+ROUND = ""
+"""``--adapters`` other than ``ADAPTERS``: that folder's name, which tags the adapter systems' caches
+and the results (four_systems_qwen_ROUND.md); the systems without an adapter share one cache."""
 CORE = ("base", "rag", "fine-tuned", "rag+fine-tuned")
 QWEN_SYSTEMS = {  # system -> (kind, model, adapter of the KB or None)
     "base": ("alone", QWEN, False),
@@ -184,7 +187,7 @@ def _cpu() -> float:
 
 def _tag(system: str, name: str) -> str:
     kind, model, tuned = QWEN_SYSTEMS[system]
-    return f"{kind}-{model}" + (f"-minus-{name}" if tuned else "")
+    return f"{kind}-{model}" + (f"-minus-{name}" + (f"-{ROUND}" if ROUND else "") if tuned else "")
 
 
 def generations(system: str, name: str) -> dict[str, dict]:
@@ -349,7 +352,7 @@ def report_kb(name: str, per: dict[str, dict], systems: tuple[str, ...], tag: st
 
     ids = [i for i in per[systems[0]] if all(i in per[s] for s in systems)]
     stats = aggregate({s: [per[s][i]["metrics"] for i in ids] for s in systems})
-    r = EvalReport(str(QOUT / f"eval-{name}{tag}"), len(ids), list(systems), {}, stats["summary"], stats["ci"],
+    r = EvalReport(str(QOUT / f"eval-{name}{tag}{'-' + ROUND if ROUND else ''}"), len(ids), list(systems), {}, stats["summary"], stats["ci"],
                    stats["counts"], {}, stats["comparisons"], QWEN, None, {})  # fmt: skip
     return r, ids
 
@@ -517,7 +520,7 @@ def qwen_report(per_set: int, adapters: Path) -> None:
     goal = sum(ok for _, ok, _ in met)
     lines += pooled_qwen(scored, results)
     head = _qwen_head(per_set, adapters, train, met, goal)
-    write_results("four_systems_qwen", {"machine": machine(), "training": train, "goal_kbs_met": goal,
+    write_results("four_systems_qwen" + (f"_{ROUND}" if ROUND else ""), {"machine": machine(), "training": train, "goal_kbs_met": goal,
                                         "results": results}, head + "\n".join(lines))  # fmt: skip
 
 
@@ -579,6 +582,14 @@ def reproduce_check(per_set: int, n: int = 1) -> dict:
     return out
 
 
+def _lr(adapters: Path) -> str:
+    """The learning rate the adapters were trained with (their training_config.json)."""
+    lrs = {
+        json.loads(p.read_text())["lr"] for p in sorted(adapters.glob("adapter-minus-*/training_config.json"))
+    }
+    return "/".join(f"{x:g}" for x in sorted(lrs)) or "?"
+
+
 def _qwen_head(per_set: int, adapters: Path, train: dict, met: list, goal: int) -> str:
     rep = json.loads((QOUT / "reproduce.json").read_text()) if (QOUT / "reproduce.json").is_file() else {}
     per_kb = adapters.name.split("x")[0].lstrip("q")
@@ -594,7 +605,9 @@ def _qwen_head(per_set: int, adapters: Path, train: dict, met: list, goal: int) 
         f"the 0.5B with the grounded (RAFT) adapter trained leave-one-KB-out (`bench/grounded_adapter.py --base "
         f"{QWEN} --data questions --sources held-out --per-kb {per_kb}`: {per_kb} examples from each of the two OTHER KBs' "
         "question sets, the passages `ask` retrieves at this model's profile, k=4, 768 context tokens; one pass, "
-        "batch 1, LoRA r=16, lr 1e-3, bf16 autocast, configs/smollm2-cpu-raft.yaml with the base changed), "
+        f"batch 1, LoRA r=16, lr {_lr(adapters)}, bf16 autocast, configs/smollm2-cpu-raft.yaml with the base changed"
+        + (", lr the base's own default, finetune/profiles.py" if adapters.name.endswith("-bd") else "")
+        + "), "
         "exported as a GGUF LoRA over the same Q4_K_M file; RAG + fine-tuned = both. Answers: the model's "
         "profile as shipped (k=4, context_tokens=768, max_tokens=80, its support threshold and extractive "
         "fallback), greedy, llama.cpp, 1 thread; s/answer is wall time on a machine loaded by other "
@@ -636,6 +649,8 @@ def main() -> None:
     ap.add_argument("--kbs", default="", help=f"{QWEN}: answer only on these KBs (comma-separated)")
     ap.add_argument("--report", action="store_true", help=f"{QWEN}: only write the results from the caches")
     args = ap.parse_args()
+    global ROUND
+    ROUND = "" if args.adapters == ADAPTERS else args.adapters.name
     if args.base == QWEN:
         per_set = args.per_set or 20
         if not args.report:

@@ -24,6 +24,12 @@ models, one answer per line), so an interrupted run resumes; `--stage train` and
 RAFT prompts rendered by that model's generator at its answer profile (k=4, 768 context tokens,
 models/profiles.py), everything under bench/out/grounded/<run>-<base>/; its four systems on the
 three KBs are answered and reported by ``bench/four_systems.py --base qwen2.5-0.5b``.
+Qwen round 2 (written before its runs; round 1: 6 examples per KB, lr 1e-3, RAG + ft >= RAG on 1 of
+3 KBs, the adapter quoting instead of reading): ``--per-kb 24 --base-defaults``, four times the data
+and the base's own learning rate (finetune/profiles.py, chosen on the facts set tune12), all else as
+round 1; the same goal, answered by ``bench/four_systems.py --base qwen2.5-0.5b --adapters
+bench/out/grounded/q24x3-qwen2.5-0.5b-bd``. General-question accuracy of each adapter is reported
+beside its training (``qwen_general``).
 """
 
 from __future__ import annotations
@@ -631,16 +637,53 @@ def base_report(per_kb: int, sources: tuple[str, ...], results_name: str) -> Non
             for n, d in identity.items()
         )
     )
+    general, glines = qwen_general()
+    text += (
+        "\n\nGeneral questions, the model alone (bench/finetune_qwen_facts.py's path: llama.cpp on the "
+        "Q4_K_M file, + the adapter's GGUF LoRA, greedy, 48 tokens; p: exact McNemar vs the base): what "
+        "each grounded adapter costs what the model knew.\n\n" + "\n".join(glines)
+    )
     data = {
         "machine": machine(),
         "base": BASE,
         "train_settings": TRAIN.to_dict(),
+        "general": general,
         "raft_per_kb": per_kb,
         "raft_sources": list(sources),
         "adapters": adapters,
         "prompt_identity": identity,
     }
     write_results(results_name, data, text)
+
+
+def qwen_general() -> tuple[dict, list[str]]:
+    """General-question accuracy of the Qwen base and of each finished adapter of this run, all on
+    llama.cpp (the way `ask` runs them; answers cached with bench/finetune_qwen_facts.py's)."""
+    import finetune_defaults as fd
+    import finetune_qwen_facts as fq
+    from industry_expert.evaluate.stats import mcnemar_exact
+
+    general = fd.general_sets()
+    base = fq.answers("base", None, general)
+    out: dict = {"base": {g: fd.rate(base, g, [q["id"] for q in qs]) for g, qs in general.items()}}
+    lines = ["| model | general66 | p | sample general12 | p |", "|---|---|---|---|---|"]
+    lines.append("| base | " + " | ".join(f"{fd.pct(out['base'][g])} | " for g in general) + "|")
+    for n in SETS:
+        adapter = G / f"adapter-minus-{n}"
+        if not (adapter / "expert_adapter.json").is_file():
+            continue
+        done = fq.answers(f"grounded-{G.name}-minus-{n}", gguf_of(adapter), general)
+        row = {}
+        for g, qs in general.items():
+            row[g] = fd.rate(done, g, [q["id"] for q in qs])
+            row[g]["vs_base_p"] = mcnemar_exact(out["base"][g]["per_question"], row[g]["per_question"])
+        out[f"minus-{n}"] = row
+        lines.append(
+            f"| without {n} | "
+            + " | ".join(f"{fd.pct(row[g])} | {row[g]['vs_base_p']:.3f}" for g in general)
+            + " |"
+        )
+    return out, lines
 
 
 def _load_range() -> str:
@@ -687,6 +730,11 @@ def main() -> None:
         default=",".join(SYSTEMS),
         help="adapter systems to train for, answer with and report (comma-separated: grounded,merged)",
     )
+    ap.add_argument(
+        "--base-defaults",
+        action="store_true",
+        help="train with the base's own defaults (finetune/profiles.py) where the recipe sets them",
+    )
     args = ap.parse_args()
     for unused in set(SYSTEMS) - set(args.systems.split(",")):
         del SYSTEMS[unused]
@@ -694,9 +742,25 @@ def main() -> None:
     global G, QUOTE_FIRST, DATA, BASE, TRAIN
     BASE = args.base
     TRAIN = TRAIN.model_copy(update={"base": BASE})
+    if args.base_defaults:  # the recipe's values give way to the base's own (finetune/profiles.py)
+        from industry_expert.config import FinetuneSettings
+        from industry_expert.finetune.profiles import profile_for
+
+        own = profile_for(BASE)[1]
+        TRAIN = FinetuneSettings(
+            **{k: v for k, v in TRAIN.model_dump(exclude_unset=True).items() if k not in own}
+        )
     QUOTE_FIRST = args.answer_format == "quote-first"
     tag = {"kb": "", "questions": "q"}[args.data] + ("f" if QUOTE_FIRST else "")
-    G = OUT / "grounded" / (f"{tag}{args.per_kb}x{len(sources)}" + ("" if BASE == "smollm2" else f"-{BASE}"))
+    G = (
+        OUT
+        / "grounded"
+        / (
+            f"{tag}{args.per_kb}x{len(sources)}"
+            + ("" if BASE == "smollm2" else f"-{BASE}")
+            + ("-bd" if args.base_defaults else "")
+        )
+    )
     DATA = qraft if args.data == "questions" else raft
     if args.stage in ("all", "train"):
         stage_train(args.per_kb, sources, args.held_out)
