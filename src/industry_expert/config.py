@@ -267,7 +267,8 @@ class FinetuneSettings(Section):
     lora_dropout: float = Field(0.05, ge=0, lt=1)
     """Dropout on the LoRA branch."""
     target_modules: list[str] | None = None
-    """LoRA targets; default per architecture (Phi-3: qkv_proj, o_proj, gate_up_proj, down_proj)."""
+    """LoRA targets; default per architecture (Phi-3: qkv_proj, o_proj, gate_up_proj, down_proj),
+    and per base where measured (the Qwen catalogue bases: attention and MLP, finetune/profiles.py)."""
     epochs: int = Field(3, ge=1)
     """Passes over the training set (with ``schedule: auto``, the least: small sets get more)."""
     schedule: Literal["auto", "fixed"] = "auto"
@@ -288,7 +289,8 @@ class FinetuneSettings(Section):
     grad_accum: int = Field(1, ge=1)
     """Forward passes per optimizer step."""
     lr: float = Field(1e-3, gt=0)
-    """Peak learning rate."""
+    """Peak learning rate (chosen for SmolLM2; the Qwen catalogue bases default to 2e-4,
+    finetune/profiles.py)."""
     weight_decay: float = Field(0.0, ge=0)
     """AdamW weight decay."""
     warmup_steps: int = Field(0, ge=0)

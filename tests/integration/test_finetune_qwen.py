@@ -18,6 +18,7 @@ from industry_expert.cli import main
 from industry_expert.errors import ConfigError, ModelNotInstalledError
 from industry_expert.finetune.lora import finetune
 from industry_expert.finetune.merge import export_lora_gguf
+from industry_expert.finetune.profiles import PROFILES
 from industry_expert.finetune.settings import FinetuneSettings
 from industry_expert.models.generators import generate
 
@@ -151,6 +152,10 @@ def test_the_bundled_qwen_base_trains(tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "adapter" / "expert_adapter.json").read_text())
     assert manifest["base"] == "qwen2.5-0.5b"
     assert manifest["base_gguf"]["file"] == "Qwen2.5-Coder-0.5B-Instruct-Q4_K_M.gguf"
+    own = PROFILES["qwen2.5-0.5b"]  # the base's own defaults: applied, recorded, saved with the adapter
+    assert r.base_defaults == own
+    saved = json.loads((tmp_path / "adapter" / "training_config.json").read_text())
+    assert all(saved[k] == v for k, v in own.items()), saved
     print(f"qwen2.5-0.5b LoRA: {r.seconds:.1f} s, peak RSS {r.peak_rss_mb:.0f} MB, losses {r.losses}")
 
 

@@ -192,12 +192,17 @@ def train_cmd(
 ) -> None:
     """Train an adapter on chat data; the output directory is a self-describing artifact
     (configs/*.yaml hold ready 'finetune:' sections)."""
+    from industry_expert.finetune.data import load_examples
     from industry_expert.finetune.lora import finetune
+    from industry_expert.finetune.profiles import replay_note
 
     if target_modules:
         flags["finetune__target_modules"] = [t.strip() for t in target_modules.split(",")]
     s = load_settings(config_file, flags).finetune
     check_out_dir(out, "adapter", overwrite or resume)
+    note = replay_note(s.base, load_examples(data))  # before the long part, not after it
+    if note:
+        click.echo(f"note: {note}", err=True)
     r = finetune(data, out, s, resume=resume, progress=sys.stderr.isatty())
     if as_json:
         print_json(r.to_dict())
@@ -209,6 +214,13 @@ def train_cmd(
         + (
             f"; stopped early, weights of epoch {r.schedule['best_epoch']} kept"
             if r.schedule["stopped_early"]
+            else ""
+        )
+        + (
+            f"\n{r.base}'s own defaults: "
+            + ", ".join(f"{k} {v}" for k, v in r.base_defaults.items())
+            + " (set any of them to override)"
+            if r.base_defaults
             else ""
         )
         + f"\nloss {r.losses[0]:.3f} -> {r.losses[-1]:.3f}; eval loss per epoch {r.eval_losses}\n"

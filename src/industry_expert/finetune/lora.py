@@ -16,7 +16,7 @@ from industry_expert.artifacts import ADAPTER_MANIFEST as MANIFEST
 from industry_expert.artifacts import tool_version
 from industry_expert.errors import ConfigError
 from industry_expert.finetune import base as base_models
-from industry_expert.finetune import loop, schedule
+from industry_expert.finetune import loop, profiles, schedule
 from industry_expert.finetune.data import DataError, check, dataset_hash, load_examples, split
 from industry_expert.finetune.encode import Encoded, batches, encode
 from industry_expert.finetune.settings import FinetuneSettings, target_modules
@@ -50,6 +50,10 @@ class FinetuneReport:
     """Training processes (``accelerate launch --num_processes``); tokens/s counts all of them."""
     schedule: dict[str, Any] = field(default_factory=dict)
     """What ``schedule: auto`` chose (epochs, steps, why) and whether it stopped early."""
+    base_defaults: dict[str, Any] = field(default_factory=dict)
+    """The base's own defaults that applied (finetune/profiles.py: settings the user did not set)."""
+    notes: list[str] = field(default_factory=list)
+    """Advice about the run (profiles.replay_note: this base forgets without replayed examples)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,6 +103,9 @@ class Run:
     plan: schedule.Plan | None = None
     best: dict[str, Any] | None = None
     """``schedule: auto``: the trainable weights at the best held-out loss so far."""
+    base_defaults: dict[str, Any] = field(default_factory=dict)
+    """The base's own values that applied (profiles.apply_profile)."""
+    notes: list[str] = field(default_factory=list)
     bf16: bool = False
     """Forward passes under CPU bf16 autocast (``precision``; loop.cpu_bf16)."""
 
@@ -173,6 +180,7 @@ def setup(data: str | Path, out: str | Path, s: FinetuneSettings, resume: bool =
 
     t_start = time.perf_counter()
     data, out = Path(data), Path(out)
+    s, base_defaults = profiles.apply_profile(s)
     examples = load_examples(data)  # a bad file is refused before the base model loads
     base = base_models.resolve_base(s.base)
     tokenizer = base_models.load_tokenizer(base)
@@ -203,7 +211,8 @@ def setup(data: str | Path, out: str | Path, s: FinetuneSettings, resume: bool =
     state: dict[str, Any] = {"step": 0, "epoch": 0, "batch": 0, "losses": [], "eval_losses": [], "tokens": 0}
     run = Run(s, data, out, base, tokenizer, template, data_report, train, evals, acc, model, optim, sched,
               base_mb, sum(p.numel() for p in params), per_epoch, total, state, t_start=t_start,
-              epochs=epochs, plan=plan, bf16=bf16)  # fmt: skip
+              epochs=epochs, plan=plan, bf16=bf16, base_defaults=base_defaults,
+              notes=[n for n in [profiles.replay_note(s.base, examples)] if n])  # fmt: skip
     if resume:
         restored = loop.load_checkpoint(acc, out / "checkpoint")
         if restored is None:
@@ -317,6 +326,8 @@ def save(run: Run) -> FinetuneReport:
             "stopped_early": bool(state.get("stopped_early")),
             "best_epoch": state.get("best_epoch"),
         },
+        base_defaults=run.base_defaults,
+        notes=run.notes,
     )
     weights = acc.get_state_dict(run.model)  # every process takes part (FSDP gathers the shards)
     if acc.is_main_process:

@@ -1,0 +1,74 @@
+"""Per-base fine-tuning defaults: the schedule and LoRA settings that depend on the base model.
+
+``FinetuneSettings``' own defaults were chosen for SmolLM2-135M on the invented fact set tune12
+(bench/finetune_defaults.py). A larger base learns the same facts in fewer, smaller steps and forgets
+more at SmolLM2's learning rate, so each measured catalogue base carries the values chosen for it
+on tune12 by ``bench/finetune_qwen_facts.py`` (rule and candidates in its docstring; reported on a12
+and b36: bench/results/finetune_qwen_facts.md). A value the user sets (config file, flag,
+``FinetuneSettings(...)``) always wins; a base outside this table (a Hugging Face id or path, or a
+catalogue base without a measured profile) trains at the plain defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from industry_expert.config import FinetuneSettings
+
+QWEN: dict[str, Any] = {
+    "lr": 2e-4,
+    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+}
+"""Chosen on tune12 for qwen2.5-0.5b (round 1 of bench/finetune_qwen_facts.py: of five schedule and
+LoRA settings on the data as given, the nearest to both goals: 14/24 held-out facts, general66 23/66
+from 48; SmolLM2's lr 1e-3 on attention only: 4/24 and 21/66). Facts live in the MLP: attention-only
+LoRA at the same lr learned 7/24 with more forgetting (14/66)."""
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "qwen2.5-0.5b": QWEN,
+    "qwen2.5-1.5b": QWEN,  # the 0.5B's values: the same family and template, not measured on the 1.5B
+}
+"""Keyed by catalogue name (``models/catalog.py``)."""
+
+
+REPLAY: dict[str, dict[str, Any]] = {
+    "qwen2.5-0.5b": {"share": 0.5, "answers": "model", "kept": "35/66", "without": "23/66", "base": "48/66"},
+}
+"""The mix measured best on a base (round 2 of bench/finetune_qwen_facts.py, tune12): half the
+examples general questions answered by the base itself. Mixing stays the user's step (`expert data
+mix`); training such a base on data without replayed examples prints this advice."""
+REPLAY["qwen2.5-1.5b"] = REPLAY["qwen2.5-0.5b"]
+
+
+def replay_note(base: str, examples: list[Any]) -> str | None:
+    """Advice for data without replayed examples (``"replay": true``, `expert data mix`) on a base
+    measured to forget general knowledge without them; None otherwise."""
+    from industry_expert.models.checkpoints import catalogue_name
+
+    name = catalogue_name(base)
+    r = REPLAY.get(name or "")
+    if r is None or any(getattr(e, "meta", {}).get("replay") for e in examples):
+        return None
+    return (
+        f"{name} forgets general knowledge on small data without replay (general questions "
+        f"{r['base']} -> {r['without']} right after tuning on 36 invented facts; {r['kept']} with "
+        f"the mix below): `expert data mix DATA --out MIXED --share {r['share']}"
+        + (f" --answers model --base {name}`" if r["answers"] == "model" else "`")
+        + " and train on MIXED (bench/results/finetune_qwen_facts.md)"
+    )
+
+
+def profile_for(base: str) -> tuple[str | None, dict[str, Any]]:
+    """The catalogue name and per-base values of ``base`` (``(None, {})`` for a base outside the
+    table: a Hugging Face id or path, or a catalogue base not measured)."""
+    from industry_expert.models.checkpoints import catalogue_name
+
+    name = catalogue_name(base)
+    return (name, PROFILES[name]) if name in PROFILES else (None, {})
+
+
+def apply_profile(s: FinetuneSettings) -> tuple[FinetuneSettings, dict[str, Any]]:
+    """``s`` with its base's values for every field the user did not set, and those values."""
+    _, values = profile_for(s.base)
+    unset = {k: v for k, v in values.items() if k not in s.model_fields_set}
+    return (s.model_copy(update=unset) if unset else s), unset
