@@ -186,7 +186,7 @@ def report(sets: list[str], variants: list[str]) -> None:
         }
     text = (
         f"Fine-tuning on {BASE} (Qwen2.5-Coder-0.5B-Instruct), invented fact sets of bench/facts. CPU "
-        f"time: {total:.0f} s in all ({', '.join(f'{k} {v:.0f} s' for k, v in cpu.items())}), 1 thread "
+        f"time: {total:.0f} s in all ({', '.join(f'{label(k)} {v:.0f} s' for k, v in cpu.items())}), 1 thread "
         "(IE_NUM_THREADS=1, nice 5-15) on 2 shared cores. Training: `expert finetune DATA "
         f"--base {BASE}`, fp32 on the dequantized GGUF; `auto` = the plain defaults before this base had its "
         "own (LoRA r=16, alpha 32, q/k/v/o, lr 1e-3, schedule auto: >= 100 steps, early stop); "

@@ -617,18 +617,26 @@ def base_report(per_kb: int, sources: tuple[str, ...], results_name: str) -> Non
             f"| {a['trained_tokens']} | {a['wall_s']:.0f} | {a['cpu_s']:.0f} | {a['tokens_per_s']:.0f} "
             f"| {a['peak_rss_mb']:.0f} | {' '.join(f'{x:.2f}' for x in a['losses'])} |"
         )
+    from industry_expert.finetune.profiles import apply_profile
+
+    first = G.name == f"q6x3-{BASE}"  # round 1's adapters (trained before bases had own defaults)
+    ran = TRAIN if first else apply_profile(TRAIN)[0]  # what finetune() trained with
+    answers_page = "four_systems_qwen.md" if first else f"four_systems_qwen_{G.name}.md"
     text = (
         f"Grounded (RAFT) adapters on {BASE}, leave-one-KB-out over {', '.join(sources)} (issue 23): for each "
         f"KB, {per_kb} examples from each OTHER KB's question set (`--data questions`: the passages `ask` "
         f"retrieves at {BASE}'s profile, k={TRAIN_ANSWER_K}, 768 context tokens; the reference answer cited, "
         "then its passage sentence quoted; one in five answerable questions and every unanswerable one "
         "shown non-gold passages and answered with the abstention); "
-        f"LoRA r={TRAIN.lora_r}, {TRAIN.epochs} epoch, batch {TRAIN.batch_size}, lr {TRAIN.lr}, precision "
-        f"{TRAIN.precision}: {'/'.join(sorted({a['precision'] for a in adapters.values() if a['finished']}))} ("
-        f"{RECIPE.name} with the base changed). Trained with nice 19 and IE_NUM_THREADS=1 "
-        f"on 2 cores shared with other helpers' benchmarks (1-min load average {_load_range()}): wall and CPU "
-        "seconds are upper bounds. The answers of these adapters (the four systems on the three KBs, exact McNemar against RAG, "
-        "the goal line) are in four_systems_qwen.md.\n\n"
+        f"LoRA r={ran.lora_r}, {ran.epochs} epoch, batch {ran.batch_size}, lr {ran.lr:g}, targets "
+        f"{','.join(ran.target_modules or ['q/k/v/o (the architecture default)'])}, precision "
+        f"{ran.precision}: {'/'.join(sorted({a['precision'] for a in adapters.values() if a['finished']}))} ("
+        f"{RECIPE.name} with the base changed"
+        + ("; lr and targets the base's own defaults, finetune/profiles.py" if G.name.endswith("-bd") else "")
+        + "). Trained with nice 10-19 and IE_NUM_THREADS=1 "
+        f"on 2 cores shared with other benchmarks (1-min load average {_load_range()}): wall and CPU "
+        "seconds are upper bounds. The answers of these adapters (the four systems on the three KBs, exact McNemar "
+        f"against RAG, the goal line) are in {answers_page}.\n\n"
         + "\n".join(lines)
         + "\n\nTraining prompts byte-identical to the prompt `ask` renders for the same passages on "
         f"{BASE} (and to the training template's): "
@@ -646,7 +654,7 @@ def base_report(per_kb: int, sources: tuple[str, ...], results_name: str) -> Non
     data = {
         "machine": machine(),
         "base": BASE,
-        "train_settings": TRAIN.to_dict(),
+        "train_settings": ran.to_dict(),
         "general": general,
         "raft_per_kb": per_kb,
         "raft_sources": list(sources),
