@@ -603,10 +603,15 @@ def _qwen_head(per_set: int, adapters: Path, train: dict, met: list, goal: int) 
         f"# The four systems on {QWEN} (Qwen2.5-Coder-0.5B-Instruct Q4_K_M), three KBs (issue 23)\n\n"
         f"Same base everywhere: base = the 0.5B alone; RAG = the 0.5B reading the KB's passages; fine-tuned = "
         f"the 0.5B with the grounded (RAFT) adapter trained leave-one-KB-out (`bench/grounded_adapter.py --base "
-        f"{QWEN} --data questions --sources held-out --per-kb {per_kb}`: {per_kb} examples from each of the two OTHER KBs' "
+        f"{QWEN} --data questions --sources held-out --per-kb {per_kb}"
+        f"{' --base-defaults' if adapters.name.endswith('-bd') else ''}`: {per_kb} examples from each of the two OTHER KBs' "
         "question sets, the passages `ask` retrieves at this model's profile, k=4, 768 context tokens; one pass, "
         f"batch 1, LoRA r=16, lr {_lr(adapters)}, bf16 autocast, configs/smollm2-cpu-raft.yaml with the base changed"
-        + (", lr the base's own default, finetune/profiles.py" if adapters.name.endswith("-bd") else "")
+        + (
+            ", lr and LoRA targets the base's own defaults, finetune/profiles.py"
+            if adapters.name.endswith("-bd")
+            else ""
+        )
         + "), "
         "exported as a GGUF LoRA over the same Q4_K_M file; RAG + fine-tuned = both. Answers: the model's "
         "profile as shipped (k=4, context_tokens=768, max_tokens=80, its support threshold and extractive "
@@ -626,8 +631,15 @@ def _qwen_head(per_set: int, adapters: Path, train: dict, met: list, goal: int) 
         )  # fmt: skip
         + (f"; so RAG on {', '.join(sorted(stale()))} was answered again in this run" if stale() else "")
         + ". The 1.5B (the default answer model) rows pair with the 0.5B on the questions both answered.\n\n"
-        f"Training (CPU time of each adapter, nice 19, IE_NUM_THREADS=1, on 2 cores shared with other "
-        f"helpers' benchmarks, 1-min load average over the run {load_range()}): {t or 'none finished'}\n\n"
+        + (
+            f"Training (CPU time of each adapter, nice 19, IE_NUM_THREADS=1, on 2 cores shared with other "
+            f"helpers' benchmarks, 1-min load average over the run {load_range()}): "
+            if not ROUND
+            else "Training (CPU time of each adapter, nice 10, IE_NUM_THREADS=1, on 2 cores shared with up to "
+            "four other benchmark processes, 1-min load average 2.8-3.6 in spot checks; two adapters trained "
+            "side by side): "
+        )
+        + f"{t or 'none finished'}\n\n"
         f"Goal (pre-registered, issue 23): RAG + fine-tuned >= RAG on at least two of three held-out KBs: "
         f"{'MET' if goal >= 2 else 'NOT MET'} ({goal} of {len(met)} KBs measured: {verdict})\n\n"
     )
