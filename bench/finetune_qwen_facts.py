@@ -152,7 +152,7 @@ def report(sets: list[str], variants: list[str]) -> None:
     for s in sets:
         if (WORK / f"answers-base-{s}.json").is_file():
             base.update(json.loads((WORK / f"answers-base-{s}.json").read_text()))
-    cpu = cpu_times()
+    cpu, general = cpu_times(), general_sets()
     rows, lines = [], []
     for s, v in [(s, v) for s in sets for v in variants]:
         if (
@@ -165,8 +165,8 @@ def report(sets: list[str], variants: list[str]) -> None:
         row: dict[str, Any] = {"set": s, "variant": v, "steps": m["steps"], "epochs_done": m["epochs_done"],
                                "schedule": m["schedule"], "train_s": m["seconds"],
                                "peak_rss_mb": m["peak_rss_mb"], "loss_first_last": [m["losses"][0], m["losses"][-1]],
-                               "eval_losses": m["eval_losses"]}  # fmt: skip
-        for k, qs in {**general_sets(), s: _jsonl(FACTS / s / "heldout.jsonl")}.items():
+                               "eval_losses": m["eval_losses"], "train_cpu_s": cpu.get(f"train_{s}-{v}", 0.0)}  # fmt: skip
+        for k, qs in {**general, s: _jsonl(FACTS / s / "heldout.jsonl")}.items():
             ids = [q["id"] for q in qs]
             b, t = rate(base, k, ids), rate(done, k, ids)
             p = mcnemar_exact(b["per_question"], t["per_question"])
@@ -177,9 +177,9 @@ def report(sets: list[str], variants: list[str]) -> None:
         rows.append(row)
     total = sum(cpu.values())
     tune = [r for r in rows if r["set"] == TUNE]
-    choice = choose([r for r in tune if "replay" not in r["variant"]], base, "auto", "Round 1")
+    choice = choose([r for r in tune if "replay" not in r["variant"]], "auto", "Round 1")
     if any("replay" in r["variant"] for r in tune) and choice["data"]:
-        second = choose(tune, base, choice["data"]["chosen"], "Round 2 (with replay)")
+        second = choose(tune, choice["data"]["chosen"], "Round 2 (with replay)")
         choice = {
             "text": choice["text"] + second["text"],
             "data": {"round1": choice["data"], "round2": second["data"]},
@@ -233,17 +233,17 @@ def goal_lines(rows: list[dict[str, Any]], choice: dict[str, Any]) -> str:
     return "**Goal on the reported sets** (issue 23):\n\n" + "\n".join(out) + "\n\n" if out else ""
 
 
-def choose(rows: list[dict[str, Any]], base: dict[str, Any], reference: str, title: str) -> dict[str, Any]:
+def choose(rows: list[dict[str, Any]], reference: str, title: str) -> dict[str, Any]:
     """The rule of the module docstring, on the tune12 rows: pass = facts >= 0.75 and general66 within
     5 points of the base; the best passing one, else the nearest shortfall if it beats the defaults."""
     if not rows:
         return {"text": "", "data": None}
-    g_base = rate(base, "general66", [q["id"] for q in general_sets()["general66"]])["correct"]
+    g_base = rows[0]["general66"]["base"]["correct"]
     need_f, need_g = 0.75 * rows[0][TUNE]["tuned"]["n"], g_base - 0.05 * 66
     table, scored = [], []
     for r in rows:
         f, g = r[TUNE]["tuned"]["correct"], r["general66"]["tuned"]["correct"]
-        cpu = cpu_times().get(f"train_{TUNE}-{r['variant']}", 0.0)
+        cpu = r["train_cpu_s"]
         score = min(f / need_f, g / need_g)
         passes = f >= need_f and g >= need_g
         scored.append({"variant": r["variant"], "facts": f, "general66": g, "cpu_s": cpu, "score": round(score, 3),

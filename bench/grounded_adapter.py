@@ -39,6 +39,7 @@ import hashlib
 import json
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from _common import OUT, QUESTIONS, ROOT, gguf_of, machine, write_results
@@ -450,26 +451,38 @@ def general_accuracy() -> tuple[dict, list[str]]:
     48 tokens, PyTorch fp32 like its base row) before and after each grounded adapter of this run
     and the per-KB one: what the adapter costs the model's general knowledge."""
     import finetune_defaults as fd
+
+    adapters = {f"minus-{n}": (f"minus-{n}", G / f"adapter-minus-{n}") for n in SETS}
+    own = f"per-KB kestrel ({OWN_EXAMPLES})"
+    adapters[own] = (own, OWN / f"adapter-kestrel-{OWN_EXAMPLES}")
+    return general_table(fd.answers, adapters)
+
+
+def general_table(
+    answer: Callable[..., dict], adapters: dict[str, tuple[str, Path]]
+) -> tuple[dict, list[str]]:
+    """The base's and each finished adapter's general accuracy, exact McNemar against the base:
+    ``answer(label, adapter or None, questions)`` answers (cached); ``adapters``: key -> (the row's
+    name, the adapter folder)."""
+    import finetune_defaults as fd
     from industry_expert.evaluate.stats import mcnemar_exact
 
     general = fd.general_sets()
-    base = fd.answers("base", None, general)
-    adapters = {f"minus-{n}": G / f"adapter-minus-{n}" for n in SETS}
-    adapters[f"per-KB kestrel ({OWN_EXAMPLES})"] = OWN / f"adapter-kestrel-{OWN_EXAMPLES}"
+    base = answer("base", None, general)
     out: dict = {"base": {g: fd.rate(base, g, [q["id"] for q in qs]) for g, qs in general.items()}}
     lines = ["| model | general66 | p | sample general12 | p |", "|---|---|---|---|---|"]
     lines.append("| base | " + " | ".join(f"{fd.pct(out['base'][g])} |" for g in general) + " |")
-    for name, path in adapters.items():
+    for key, (title, path) in adapters.items():
         if not (path / "expert_adapter.json").is_file():
             continue
-        done = fd.answers(f"grounded-{G.name}-{name}".replace(" ", "_"), path, general)
+        done = answer(f"grounded-{G.name}-{key}".replace(" ", "_"), path, general)
         row = {}
         for g, qs in general.items():
             row[g] = fd.rate(done, g, [q["id"] for q in qs])
             row[g]["vs_base_p"] = mcnemar_exact(out["base"][g]["per_question"], row[g]["per_question"])
-        out[name] = row
+        out[key] = row
         lines.append(
-            f"| {name} | "
+            f"| {title} | "
             + " | ".join(f"{fd.pct(row[g])} | {row[g]['vs_base_p']:.3f}" for g in general)
             + " |"
         )
@@ -667,31 +680,12 @@ def base_report(per_kb: int, sources: tuple[str, ...], results_name: str) -> Non
 def qwen_general() -> tuple[dict, list[str]]:
     """General-question accuracy of the Qwen base and of each finished adapter of this run, all on
     llama.cpp (the way `ask` runs them; answers cached with bench/finetune_qwen_facts.py's)."""
-    import finetune_defaults as fd
     import finetune_qwen_facts as fq
-    from industry_expert.evaluate.stats import mcnemar_exact
 
-    general = fd.general_sets()
-    base = fq.answers("base", None, general)
-    out: dict = {"base": {g: fd.rate(base, g, [q["id"] for q in qs]) for g, qs in general.items()}}
-    lines = ["| model | general66 | p | sample general12 | p |", "|---|---|---|---|---|"]
-    lines.append("| base | " + " | ".join(f"{fd.pct(out['base'][g])} | " for g in general) + "|")
-    for n in SETS:
-        adapter = G / f"adapter-minus-{n}"
-        if not (adapter / "expert_adapter.json").is_file():
-            continue
-        done = fq.answers(f"grounded-{G.name}-minus-{n}", gguf_of(adapter), general)
-        row = {}
-        for g, qs in general.items():
-            row[g] = fd.rate(done, g, [q["id"] for q in qs])
-            row[g]["vs_base_p"] = mcnemar_exact(out["base"][g]["per_question"], row[g]["per_question"])
-        out[f"minus-{n}"] = row
-        lines.append(
-            f"| without {n} | "
-            + " | ".join(f"{fd.pct(row[g])} | {row[g]['vs_base_p']:.3f}" for g in general)
-            + " |"
-        )
-    return out, lines
+    def answer(label: str, adapter: Path | None, questions: dict) -> dict:
+        return fq.answers(label, gguf_of(adapter) if adapter else None, questions)
+
+    return general_table(answer, {f"minus-{n}": (f"without {n}", G / f"adapter-minus-{n}") for n in SETS})
 
 
 def _load_range() -> str:
@@ -754,7 +748,7 @@ def main() -> None:
         from industry_expert.config import FinetuneSettings
         from industry_expert.finetune.profiles import profile_for
 
-        own = profile_for(BASE)[1]
+        own = profile_for(BASE)
         TRAIN = FinetuneSettings(
             **{k: v for k, v in TRAIN.model_dump(exclude_unset=True).items() if k not in own}
         )

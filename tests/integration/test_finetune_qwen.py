@@ -144,10 +144,12 @@ def test_the_bundled_qwen_base_trains(tmp_path: Path) -> None:
         schedule="fixed",
         epochs=1,
     )
+    told: list[str] = []
     try:
-        r = finetune(data, tmp_path / "adapter", s)
+        r = finetune(data, tmp_path / "adapter", s, on_notes=told.extend)
     except ModelNotInstalledError as exc:
         pytest.skip(str(exc))
+    assert told == r.notes and "expert data mix" in told[0]  # the data has no replayed examples
     assert r.steps == 2 and all(math.isfinite(x) for x in r.losses), r.losses
     manifest = json.loads((tmp_path / "adapter" / "expert_adapter.json").read_text())
     assert manifest["base"] == "qwen2.5-0.5b"

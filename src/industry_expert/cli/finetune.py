@@ -192,18 +192,18 @@ def train_cmd(
 ) -> None:
     """Train an adapter on chat data; the output directory is a self-describing artifact
     (configs/*.yaml hold ready 'finetune:' sections)."""
-    from industry_expert.finetune.data import load_examples
     from industry_expert.finetune.lora import finetune
-    from industry_expert.finetune.profiles import replay_note
 
     if target_modules:
         flags["finetune__target_modules"] = [t.strip() for t in target_modules.split(",")]
     s = load_settings(config_file, flags).finetune
     check_out_dir(out, "adapter", overwrite or resume)
-    note = replay_note(s.base, load_examples(data))  # before the long part, not after it
-    if note:
-        click.echo(f"note: {note}", err=True)
-    r = finetune(data, out, s, resume=resume, progress=sys.stderr.isatty())
+
+    def notes(lines: list[str]) -> None:  # before the long part, not after it
+        for n in lines:
+            click.echo(f"note: {n}", err=True)
+
+    r = finetune(data, out, s, resume=resume, progress=sys.stderr.isatty(), on_notes=notes)
     if as_json:
         print_json(r.to_dict())
         return

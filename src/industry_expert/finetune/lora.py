@@ -343,10 +343,14 @@ def finetune(
     resume: bool = False,
     progress: bool = False,
     on_step: Callable[[int], None] | None = None,
+    on_notes: Callable[[list[str]], None] | None = None,
 ) -> FinetuneReport:
     """Train an adapter (or a full model) on chat data; everything needed to reuse it is in ``out``.
-    Runs in one process or under ``accelerate launch`` (then only the main process writes files)."""
+    Runs in one process or under ``accelerate launch`` (then only the main process writes files).
+    ``on_notes`` gets the run's advice (``FinetuneReport.notes``) before training starts."""
     run = setup(data, out, settings or FinetuneSettings(), resume)
+    if on_notes and run.notes and run.acc.is_main_process:
+        on_notes(run.notes)
     fit(run, progress, on_step)
     return save(run)
 

@@ -31,20 +31,19 @@ PROFILES: dict[str, dict[str, Any]] = {
 """Keyed by catalogue name (``models/catalog.py``)."""
 
 
-REPLAY: dict[str, dict[str, Any]] = {
-    "qwen2.5-0.5b": {
-        "share": 0.5,
-        "answers": "model",
-        "measured": "general questions 48 -> 23 and 48 -> 38 of 66 after tuning on two sets of 36 "
-        "invented facts; with the mix, 35 and 36",
-    },
+QWEN_REPLAY: dict[str, Any] = {
+    "share": 0.5,
+    "answers": "model",
+    "measured": "general questions 48 -> 23 and 48 -> 38 of 66 after tuning on two sets of 36 "
+    "invented facts; with the mix, 35 and 36",
 }
 """The mix measured best on a base (round 2 of bench/finetune_qwen_facts.py, chosen on tune12: half
 the examples general questions answered by the base itself), and what it did on the set it was
 chosen on and on the reported one (a12), where it kept no more than the data alone. Mixing stays
 the user's step (`expert data mix`); training such a base on data without replayed examples prints
 this advice with those numbers."""
-REPLAY["qwen2.5-1.5b"] = REPLAY["qwen2.5-0.5b"]
+
+REPLAY: dict[str, dict[str, Any]] = {"qwen2.5-0.5b": QWEN_REPLAY, "qwen2.5-1.5b": QWEN_REPLAY}
 
 
 def replay_note(base: str, examples: list[Any]) -> str | None:
@@ -65,17 +64,15 @@ def replay_note(base: str, examples: list[Any]) -> str | None:
     )
 
 
-def profile_for(base: str) -> tuple[str | None, dict[str, Any]]:
-    """The catalogue name and per-base values of ``base`` (``(None, {})`` for a base outside the
-    table: a Hugging Face id or path, or a catalogue base not measured)."""
+def profile_for(base: str) -> dict[str, Any]:
+    """The per-base values of ``base`` (empty for a base outside the table: a Hugging Face id or
+    path, or a catalogue base not measured)."""
     from industry_expert.models.checkpoints import catalogue_name
 
-    name = catalogue_name(base)
-    return (name, PROFILES[name]) if name in PROFILES else (None, {})
+    return PROFILES.get(catalogue_name(base) or "", {})
 
 
 def apply_profile(s: FinetuneSettings) -> tuple[FinetuneSettings, dict[str, Any]]:
     """``s`` with its base's values for every field the user did not set, and those values."""
-    _, values = profile_for(s.base)
-    unset = {k: v for k, v in values.items() if k not in s.model_fields_set}
+    unset = {k: v for k, v in profile_for(s.base).items() if k not in s.model_fields_set}
     return (s.model_copy(update=unset) if unset else s), unset
