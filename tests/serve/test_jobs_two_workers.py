@@ -125,8 +125,18 @@ def _feed_then_kill(ctx: dict[str, Any], sampler: Sampler) -> tuple[list[str], s
             victim = running[0]
             pid = _pid(victim["owner"])
             assert pid in ctx["workers"], (victim["owner"], ctx["workers"])
-            os.kill(pid, signal.SIGKILL)
-            return posted, victim["id"], time.time(), pid
+            # a job can finish between a read and a kill: freeze the worker, read again, then kill
+            os.kill(pid, signal.SIGSTOP)
+            time.sleep(0.2)  # a commit the worker sent before it froze lands first
+            again = sampler.now()[victim["id"]]
+            if (
+                again["state"] == "running"
+                and again["owner"] == victim["owner"]
+                and again["files_done"] < FILES_PER_JOB
+            ):
+                os.kill(pid, signal.SIGKILL)
+                return posted, victim["id"], time.time(), pid
+            os.kill(pid, signal.SIGCONT)  # it finished first: catch another job mid-way
         assert time.time() - ctx["ready"] < period + 60, "no job was caught mid-way to kill its worker"
         time.sleep(0.02)
 
